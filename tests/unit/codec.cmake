@@ -1,0 +1,1 @@
+# codec unit tests: list(APPEND WALRUS_UNIT_SOURCES ...) and list(APPEND WALRUS_UNIT_SUITES ...)

@@ -1,0 +1,1 @@
+# messages unit tests: list(APPEND WALRUS_UNIT_SOURCES ...) and list(APPEND WALRUS_UNIT_SUITES ...)

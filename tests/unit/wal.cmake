@@ -1,0 +1,1 @@
+# wal unit tests: list(APPEND WALRUS_UNIT_SOURCES ...) and list(APPEND WALRUS_UNIT_SUITES ...)
