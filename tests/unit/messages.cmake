@@ -1,1 +1,2 @@
-# messages unit tests: list(APPEND WALRUS_UNIT_SOURCES ...) and list(APPEND WALRUS_UNIT_SUITES ...)
+list(APPEND WALRUS_UNIT_SOURCES unit/messages_test.cpp)
+list(APPEND WALRUS_UNIT_SUITES messages)

@@ -1,0 +1,16 @@
+#include "messages/registry.hpp"
+
+#include "messages/error.hpp"
+#include "messages/type_ids.hpp"
+
+namespace walrus {
+
+void add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::walrus>();
+  cfg.add_error_category(error_category,
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           return render(caf::error{code, error_category, ctx});
+                         });
+}
+
+}  // namespace walrus

@@ -1,0 +1,207 @@
+// The plain structs that walrus actors exchange. Each mirrors a concept of
+// docs/architecture.md; the wire forms live in proto/replication.proto and
+// only the transport converts between the two. Every struct has `inspect`
+// and is registered in messages/type_ids.hpp (an unregistered type would
+// serialise as nothing without a word).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/errc.hpp"
+#include "caf/meta/type_name.hpp"
+#include "caf/timespan.hpp"
+
+namespace walrus {
+
+// How far a replica has taken an entry. Ordered: applied implies durable
+// implies received.
+enum class ack_level : uint8_t { received = 0, durable = 1, applied = 2 };
+
+const char* to_string(ack_level level) noexcept;
+
+// Where a batch sits inside a transaction that is too large for one batch
+// (mirrors wire::Fragment).
+enum class fragment : uint8_t { none = 0, first = 1, middle = 2, last = 3 };
+
+// Consecutive entries read from the primary's WAL: the unit from tailer to
+// batcher. `entries` holds one varint length + payload per entry
+// (docs/protocol.md, "entries blob"); `commit_flags` has bit i set when entry
+// first_sequence + i ends a transaction. An empty block has first == 0.
+struct entry_block {
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;
+  std::string entries;
+  std::string commit_flags;
+  // True when the tailer had nothing more to read: a batcher with linger 0
+  // seals what it holds.
+  bool caught_up = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, entry_block& x) {
+  return f(caf::meta::type_name("entry_block"), x.first_sequence, x.last_sequence, x.entries,
+           x.commit_flags, x.caught_up);
+}
+
+// A sealed batch: batcher -> transport -> applier (mirrors wire::Batch).
+struct batch {
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;
+  uint8_t codec = 0;  // codec::codec_id
+  fragment part = fragment::none;
+  uint32_t uncompressed_size = 0;
+  uint32_t crc32c = 0;       // of the uncompressed entries blob
+  std::string entries;       // compressed with `codec`
+  std::string commit_flags;  // one bit per entry, see entry_block
+  uint64_t sent_at_us = 0;   // primary clock
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch& x) {
+  return f(caf::meta::type_name("batch"), x.first_sequence, x.last_sequence, x.codec, x.part,
+           x.uncompressed_size, x.crc32c, x.entries, x.commit_flags, x.sent_at_us);
+}
+
+// Replica progress, the only source of credit upstream (mirrors wire::Ack).
+// Invariants: durable <= received and applied <= received; applied may run
+// ahead of durable because the applier applies before it syncs.
+struct ack {
+  uint64_t received_sequence = 0;
+  uint64_t durable_sequence = 0;
+  uint64_t applied_sequence = 0;
+  uint64_t timestamp_us = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ack& x) {
+  return f(caf::meta::type_name("ack"), x.received_sequence, x.durable_sequence, x.applied_sequence,
+           x.timestamp_us);
+}
+
+// "Resend from here" (mirrors wire::Nack).
+struct nack {
+  uint64_t from_sequence = 0;
+  errc code = errc::none;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, nack& x) {
+  return f(caf::meta::type_name("nack"), x.from_sequence, x.code, x.reason);
+}
+
+// A request to the ack tracker: answer once `replicas` replicas reached
+// `sequence` at `level`, or fail with errc::timeout after `timeout`.
+struct wait_request {
+  uint64_t sequence = 0;
+  uint32_t replicas = 1;
+  ack_level level = ack_level::durable;
+  caf::timespan timeout{0};
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wait_request& x) {
+  return f(caf::meta::type_name("wait_request"), x.sequence, x.replicas, x.level, x.timeout);
+}
+
+// The states of a replica (docs/architecture.md has the transition table).
+enum class replica_state : uint8_t {
+  connecting = 0,
+  streaming = 1,
+  applying = 2,
+  syncing = 3,
+  acknowledging = 4,
+  waiting_for_data = 5,
+  bootstrapping = 6,
+  error = 7,
+};
+
+const char* to_string(replica_state state) noexcept;
+
+struct state_transition {
+  replica_state from = replica_state::connecting;
+  replica_state to = replica_state::connecting;
+  uint64_t at_us = 0;  // wall clock, microseconds since the epoch
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_transition& x) {
+  return f(caf::meta::type_name("state_transition"), x.from, x.to, x.at_us);
+}
+
+// One replica as the primary sees it.
+struct replica_info {
+  std::string replica_id;
+  std::string link;  // "streaming", "catching_up", "down", "lost"
+  uint64_t received_sequence = 0;
+  uint64_t durable_sequence = 0;
+  uint64_t applied_sequence = 0;
+  uint64_t lag_entries = 0;         // primary durable - replica applied
+  uint64_t lag_bytes = 0;           // WAL bytes between the two
+  uint64_t lag_ms = 0;              // age of the oldest entry not yet applied
+  uint64_t link_down_since_us = 0;  // 0 while the link is up
+  uint64_t in_flight_bytes = 0;     // sent, not yet acknowledged
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_info& x) {
+  return f(caf::meta::type_name("replica_info"), x.replica_id, x.link, x.received_sequence,
+           x.durable_sequence, x.applied_sequence, x.lag_entries, x.lag_bytes, x.lag_ms,
+           x.link_down_since_us, x.in_flight_bytes);
+}
+
+struct primary_status {
+  uint64_t first_retained = 0;
+  uint64_t last_sequence = 0;
+  uint64_t durable_sequence = 0;
+  std::vector<replica_info> replicas;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, primary_status& x) {
+  return f(caf::meta::type_name("primary_status"), x.first_retained, x.last_sequence,
+           x.durable_sequence, x.replicas);
+}
+
+struct replica_status {
+  std::string replica_id;
+  replica_state state = replica_state::connecting;
+  uint64_t received_sequence = 0;
+  uint64_t durable_sequence = 0;
+  uint64_t applied_sequence = 0;
+  uint64_t primary_sequence = 0;              // newest sequence the primary announced
+  std::vector<state_transition> transitions;  // the most recent ones, oldest first
+  std::string last_error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
+  return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.received_sequence,
+           x.durable_sequence, x.applied_sequence, x.primary_sequence, x.transitions, x.last_error);
+}
+
+struct child_status {
+  std::string name;
+  bool running = false;
+  uint32_t restarts = 0;
+  std::string last_failure;  // rendered error of the last abnormal exit
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_status& x) {
+  return f(caf::meta::type_name("child_status"), x.name, x.running, x.restarts, x.last_failure);
+}
+
+struct supervisor_status {
+  std::string name;
+  std::vector<child_status> children;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, supervisor_status& x) {
+  return f(caf::meta::type_name("supervisor_status"), x.name, x.children);
+}
+
+}  // namespace walrus
