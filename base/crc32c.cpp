@@ -47,7 +47,9 @@ __attribute__((target("sse4.2"))) uint32_t extend_sse42(uint32_t crc, const void
   return ~c32;
 }
 
-bool detect_sse42() noexcept { return __builtin_cpu_supports("sse4.2"); }
+bool detect_sse42() noexcept {
+  return __builtin_cpu_supports("sse4.2");
+}
 #endif
 
 }  // namespace

@@ -14,7 +14,9 @@ namespace walrus::crc32c {
 // with `n` bytes at `data`.
 uint32_t extend(uint32_t crc, const void* data, size_t n) noexcept;
 
-inline uint32_t value(const void* data, size_t n) noexcept { return extend(0, data, n); }
+inline uint32_t value(const void* data, size_t n) noexcept {
+  return extend(0, data, n);
+}
 inline uint32_t value(std::string_view bytes) noexcept {
   return extend(0, bytes.data(), bytes.size());
 }

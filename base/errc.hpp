@@ -19,23 +19,23 @@ enum class errc : uint8_t {
   invalid_argument = 5,  // a caller passed a value outside the contract
   closed = 6,            // the object was closed or failed earlier
   // Encoding and the wire.
-  malformed_frame = 10,      // bytes that do not parse as the stated format
-  frame_too_large = 11,      // a frame above the negotiated maximum
-  unknown_frame = 12,        // a frame body this version does not know
-  checksum_mismatch = 13,    // CRC32C of a batch or record does not match
-  decompression_failed = 14, // a codec rejected its input
-  size_limit_exceeded = 15,  // output would exceed the stated limit (bomb)
-  unsupported_codec = 16,    // no common codec, or an unknown codec id
+  malformed_frame = 10,       // bytes that do not parse as the stated format
+  frame_too_large = 11,       // a frame above the negotiated maximum
+  unknown_frame = 12,         // a frame body this version does not know
+  checksum_mismatch = 13,     // CRC32C of a batch or record does not match
+  decompression_failed = 14,  // a codec rejected its input
+  size_limit_exceeded = 15,   // output would exceed the stated limit (bomb)
+  unsupported_codec = 16,     // no common codec, or an unknown codec id
   // Handshake and session.
-  version_mismatch = 20,   // protocol versions differ
-  cluster_mismatch = 21,   // cluster ids differ
-  auth_failed = 22,        // the shared-secret proof was wrong or missing
-  protocol_violation = 23, // a valid frame at the wrong time or from the wrong side
+  version_mismatch = 20,    // protocol versions differ
+  cluster_mismatch = 21,    // cluster ids differ
+  auth_failed = 22,         // the shared-secret proof was wrong or missing
+  protocol_violation = 23,  // a valid frame at the wrong time or from the wrong side
   // Replication.
-  sequence_gap = 30,       // a batch starts after the expected sequence
-  replica_lost = 31,       // a replica fell behind a retention cap
-  peer_timeout = 32,       // a peer was silent longer than peer_timeout
-  timeout = 33,            // a wait or request did not complete in time
+  sequence_gap = 30,  // a batch starts after the expected sequence
+  replica_lost = 31,  // a replica fell behind a retention cap
+  peer_timeout = 32,  // a peer was silent longer than peer_timeout
+  timeout = 33,       // a wait or request did not complete in time
   // Supervision and lifecycle.
   restart_intensity_exceeded = 40,  // a supervisor gave up and escalates
   invalid_transition = 41,          // a state machine was asked for a forbidden move

@@ -33,7 +33,9 @@ class [[nodiscard]] status {
   std::string message_;
 };
 
-inline status ok_status() { return status{}; }
+inline status ok_status() {
+  return status{};
+}
 
 template <class T>
 class [[nodiscard]] result {
