@@ -67,7 +67,8 @@ using ack_tracker_actor = caf::typed_actor<
 using supervisor_actor =
     caf::typed_actor<caf::replies_to<status_atom>::with<supervisor_status>,
                      caf::replies_to<child_atom, std::string>::with<caf::actor>,
-                     caf::reacts_to<stop_atom>>;
+                     // Backoff timer; the number is its generation.
+                     caf::reacts_to<restart_atom, uint64_t>, caf::reacts_to<stop_atom>>;
 
 // What a host application holds after spawn_primary / spawn_replica.
 using primary_actor = caf::typed_actor<caf::replies_to<status_atom>::with<primary_status>,
