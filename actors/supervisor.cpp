@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
-#include <deque>
-#include <memory>
 
-#include "caf/event_based_actor.hpp"
+#include "caf/actor_cast.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -14,9 +12,8 @@
 #include "messages/error.hpp"
 
 namespace walrus {
-namespace {
 
-struct child_slot {
+struct supervision::slot {
   child_spec spec;
   caf::actor handle;  // invalid while the child is down
   uint32_t restarts = 0;
@@ -25,20 +22,7 @@ struct child_slot {
   bool finished = false;  // ended and will not be restarted (policy)
 };
 
-struct supervisor_state {
-  supervisor_config cfg;
-  // Shared with the cleanup functor that stops the children if the
-  // supervisor itself dies (killed, or an exception).
-  std::shared_ptr<std::vector<child_slot>> slots = std::make_shared<std::vector<child_slot>>();
-  std::vector<child_slot>& children = *slots;
-  std::deque<caf::actor_clock::time_point> recent_restarts;  // within cfg.period
-  std::mt19937_64 rng;
-  uint64_t timer_generation = 0;
-  bool stopping = false;
-  static inline const char* name = "walrus.supervisor";
-};
-
-using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
+namespace {
 
 bool wants_restart(restart_policy policy, const caf::error& reason) {
   switch (policy) {
@@ -54,160 +38,8 @@ std::string describe_exit(const caf::error& reason) {
   return render(reason);
 }
 
-// Stops the running children in [first, last) in reverse order. They are
-// demonitored first, so their exits do not come back as failures.
-void terminate_children(self_ptr self, size_t first, size_t last) {
-  auto& children = self->state.children;
-  for (size_t i = last; i-- > first;) {
-    auto& slot = children[i];
-    if (!slot.handle) continue;
-    auto handle = std::move(slot.handle);
-    slot.handle = caf::actor{};
-    self->demonitor(handle);
-    self->send_exit(handle, caf::exit_reason::user_shutdown);
-  }
-}
-
-void on_child_failure(self_ptr self, size_t index, const caf::error& reason);
-
-void start_child(self_ptr self, size_t index) {
-  auto& slot = self->state.children[index];
-  assert(!slot.handle);
-  sibling_lookup lookup = [self](const std::string& name) {
-    for (auto& other : self->state.children)
-      if (other.spec.name == name) return other.handle;
-    return caf::actor{};
-  };
-  caf::actor handle;
-  std::string failure;
-  try {
-    handle = slot.spec.start(self->system(), lookup);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
-  if (!handle) {
-    if (failure.empty()) failure = "the factory returned no actor";
-    on_child_failure(
-        self, index,
-        make_error(errc::component_failed, "starting " + slot.spec.name + " failed: " + failure));
-    return;
-  }
-  slot.handle = handle;
-  self->monitor(handle);
-}
-
-void escalate(self_ptr self, const std::string& child, const caf::error& reason) {
-  auto& st = self->state;
-  st.stopping = true;
-  terminate_children(self, 0, self->state.children.size());
-  self->quit(make_error(
-      errc::restart_intensity_exceeded,
-      st.cfg.name + ": more than " + std::to_string(st.cfg.max_restarts) + " restarts within " +
-          std::to_string(
-              std::chrono::duration_cast<std::chrono::milliseconds>(st.cfg.period).count()) +
-          " ms; last failure of " + child + ": " + describe_exit(reason)));
-}
-
-// Records a restart now and answers how many happened within the period.
-size_t count_restart(self_ptr self) {
-  auto& st = self->state;
-  auto now = self->clock().now();
-  st.recent_restarts.push_back(now);
-  while (!st.recent_restarts.empty() && st.recent_restarts.front() + st.cfg.period <= now)
-    st.recent_restarts.pop_front();
-  return st.recent_restarts.size();
-}
-
-void on_child_failure(self_ptr self, size_t index, const caf::error& reason) {
-  auto& st = self->state;
-  auto& slot = st.children[index];
-  slot.handle = caf::actor{};
-  slot.last_failure = describe_exit(reason);
-  if (st.stopping) return;
-  if (!wants_restart(slot.spec.policy, reason)) {
-    slot.finished = true;
-    return;
-  }
-  size_t first = index;
-  size_t last = index + 1;
-  if (st.cfg.strategy == restart_strategy::rest_for_one) last = st.children.size();
-  if (st.cfg.strategy == restart_strategy::one_for_all) {
-    first = 0;
-    last = st.children.size();
-  }
-  // Siblings restarted with the failed child stop first, newest first.
-  terminate_children(self, first, last);
-  for (size_t i = first; i < last; ++i)
-    if (!st.children[i].finished) st.children[i].pending = true;
-  auto restarts = count_restart(self);
-  if (restarts > st.cfg.max_restarts) {
-    escalate(self, slot.spec.name, reason);
-    return;
-  }
-  auto delay = backoff_delay(st.cfg.backoff, static_cast<uint32_t>(restarts), st.rng);
-  self->delayed_send(self, delay, restart_atom_v, ++st.timer_generation);
-}
-
-void restart_pending(self_ptr self) {
-  auto& children = self->state.children;
-  for (size_t i = 0; i < children.size(); ++i) {
-    if (!children[i].pending || self->state.stopping) continue;
-    children[i].pending = false;
-    ++children[i].restarts;
-    start_child(self, i);
-  }
-}
-
-void on_down(self_ptr self, caf::down_msg& msg) {
-  auto& children = self->state.children;
-  auto i = std::find_if(children.begin(), children.end(), [&](const child_slot& slot) {
-    return slot.handle && slot.handle.address() == msg.source;
-  });
-  if (i != children.end())
-    on_child_failure(self, static_cast<size_t>(i - children.begin()), msg.reason);
-}
-
-supervisor_status make_status(const supervisor_state& st) {
-  supervisor_status out;
-  out.name = st.cfg.name;
-  for (auto& slot : st.children)
-    out.children.push_back(child_status{slot.spec.name, static_cast<bool>(slot.handle),
-                                        slot.restarts, slot.last_failure});
-  return out;
-}
-
-supervisor_actor::behavior_type supervisor(self_ptr self, supervisor_config cfg) {
-  auto& st = self->state;
-  st.rng.seed(cfg.seed != 0 ? cfg.seed : std::random_device{}());
-  for (auto& spec : cfg.children) {
-    assert(spec.start);
-    st.children.push_back(child_slot{spec, {}, 0, {}, false, false});
-  }
-  st.cfg = std::move(cfg);
-  self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
-  self->attach_functor([slots = st.slots](const caf::error&) {
-    for (auto& slot : *slots)
-      if (slot.handle) caf::anon_send_exit(slot.handle, caf::exit_reason::user_shutdown);
-  });
-  for (size_t i = 0; i < st.children.size(); ++i)
-    if (!st.children[i].handle && !st.children[i].pending) start_child(self, i);
-  return {
-      [self](status_atom) { return make_status(self->state); },
-      [self](child_atom, const std::string& name) -> caf::result<caf::actor> {
-        for (auto& slot : self->state.children)
-          if (slot.spec.name == name) return slot.handle;
-        return make_error(errc::invalid_argument,
-                          self->state.cfg.name + " has no child named " + name);
-      },
-      [self](restart_atom, uint64_t generation) {
-        if (generation == self->state.timer_generation) restart_pending(self);
-      },
-      [self](stop_atom) {
-        self->state.stopping = true;
-        terminate_children(self, 0, self->state.children.size());
-        self->quit();
-      },
-  };
+std::string millis(caf::timespan t) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t).count()) + " ms";
 }
 
 }  // namespace
@@ -223,6 +55,198 @@ caf::timespan backoff_delay(const backoff_config& cfg, uint32_t attempt, std::mt
   }
   return caf::timespan{static_cast<caf::timespan::rep>(ns)};
 }
+
+supervision::supervision(caf::scheduled_actor* owner, supervisor_config cfg, escalation on_escalate)
+    : owner_(owner),
+      cfg_(std::move(cfg)),
+      on_escalate_(std::move(on_escalate)),
+      slots_(std::make_shared<std::vector<slot>>()),
+      rng_(cfg_.seed != 0 ? cfg_.seed : std::random_device{}()) {
+  assert(owner_ != nullptr);
+  for (auto& spec : cfg_.children) {
+    assert(spec.start);
+    slots_->push_back(slot{std::move(spec), {}, 0, {}, false, false});
+  }
+  cfg_.children.clear();
+  owner_->attach_functor([slots = slots_](const caf::error&) {
+    for (auto& s : *slots)
+      if (s.handle) caf::anon_send_exit(s.handle, caf::exit_reason::user_shutdown);
+  });
+}
+
+void supervision::start() {
+  for (size_t i = 0; i < slots_->size(); ++i)
+    if (!(*slots_)[i].handle && !(*slots_)[i].pending) start_child(i);
+}
+
+void supervision::add(child_spec spec) {
+  assert(spec.start);
+  assert(!child(spec.name) && "child names are unique");
+  remove(spec.name);  // a finished child of the same name is replaced
+  slots_->push_back(slot{std::move(spec), {}, 0, {}, false, false});
+  start_child(slots_->size() - 1);
+}
+
+void supervision::remove(const std::string& name) {
+  auto& slots = *slots_;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].spec.name != name) continue;
+    terminate(i, i + 1);
+    slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(i));
+    return;
+  }
+}
+
+void supervision::start_child(size_t index) {
+  auto& s = (*slots_)[index];
+  assert(!s.handle);
+  sibling_lookup lookup = [this](const std::string& name) { return child(name); };
+  caf::actor handle;
+  std::string failure;
+  try {
+    handle = s.spec.start(owner_->system(), lookup);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!handle) {
+    if (failure.empty()) failure = "the factory returned no actor";
+    on_failure(index, make_error(errc::component_failed,
+                                 "starting " + s.spec.name + " failed: " + failure));
+    return;
+  }
+  s.handle = handle;
+  owner_->monitor(handle);
+}
+
+// Stops the running children in [first, last), newest first. They are
+// demonitored first, so their exits do not come back as failures.
+void supervision::terminate(size_t first, size_t last) {
+  auto& slots = *slots_;
+  for (size_t i = last; i-- > first;) {
+    if (!slots[i].handle) continue;
+    auto handle = std::move(slots[i].handle);
+    slots[i].handle = caf::actor{};
+    owner_->demonitor(handle);
+    caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+  }
+}
+
+size_t supervision::count_restart() {
+  auto now = owner_->clock().now();
+  recent_restarts_.push_back(now);
+  recent_restarts_.erase(std::remove_if(recent_restarts_.begin(), recent_restarts_.end(),
+                                        [&](auto t) { return t + cfg_.period <= now; }),
+                         recent_restarts_.end());
+  return recent_restarts_.size();
+}
+
+void supervision::on_failure(size_t index, const caf::error& reason) {
+  auto& slots = *slots_;
+  slots[index].handle = caf::actor{};
+  slots[index].last_failure = describe_exit(reason);
+  if (stopping_) return;
+  if (!wants_restart(slots[index].spec.policy, reason)) {
+    slots[index].finished = true;
+    return;
+  }
+  size_t first = index;
+  size_t last = index + 1;
+  if (cfg_.strategy == restart_strategy::rest_for_one) last = slots.size();
+  if (cfg_.strategy == restart_strategy::one_for_all) {
+    first = 0;
+    last = slots.size();
+  }
+  terminate(first, last);  // siblings restarted with it stop first
+  for (size_t i = first; i < last; ++i)
+    if (!slots[i].finished) slots[i].pending = true;
+  auto restarts = count_restart();
+  if (restarts > cfg_.max_restarts) {
+    auto name = slots[index].spec.name;
+    stop();
+    on_escalate_(make_error(errc::restart_intensity_exceeded,
+                            cfg_.name + ": more than " + std::to_string(cfg_.max_restarts) +
+                                " restarts within " + millis(cfg_.period) + "; last failure of " +
+                                name + ": " + describe_exit(reason)));
+    return;
+  }
+  auto delay = backoff_delay(cfg_.backoff, static_cast<uint32_t>(restarts), rng_);
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(owner_), delay, restart_atom_v,
+                         ++timer_generation_);
+}
+
+bool supervision::handle_down(const caf::down_msg& msg) {
+  auto& slots = *slots_;
+  auto i = std::find_if(slots.begin(), slots.end(), [&](const slot& s) {
+    return s.handle && s.handle.address() == msg.source;
+  });
+  if (i == slots.end()) return false;
+  on_failure(static_cast<size_t>(i - slots.begin()), msg.reason);
+  return true;
+}
+
+void supervision::handle_restart(uint64_t generation) {
+  if (generation != timer_generation_ || stopping_) return;
+  auto& slots = *slots_;
+  for (size_t i = 0; i < slots.size() && !stopping_; ++i) {
+    if (!slots[i].pending) continue;
+    slots[i].pending = false;
+    ++slots[i].restarts;
+    start_child(i);
+  }
+}
+
+void supervision::stop() {
+  stopping_ = true;
+  terminate(0, slots_->size());
+}
+
+caf::actor supervision::child(const std::string& name) const {
+  for (auto& s : *slots_)
+    if (s.spec.name == name) return s.handle;
+  return caf::actor{};
+}
+
+supervisor_status supervision::status() const {
+  supervisor_status out;
+  out.name = cfg_.name;
+  for (auto& s : *slots_)
+    out.children.push_back(
+        child_status{s.spec.name, static_cast<bool>(s.handle), s.restarts, s.last_failure});
+  return out;
+}
+
+namespace {
+
+struct supervisor_state {
+  std::unique_ptr<supervision> children;
+  static inline const char* name = "walrus.supervisor";
+};
+
+supervisor_actor::behavior_type supervisor(
+    supervisor_actor::stateful_pointer<supervisor_state> self, supervisor_config cfg) {
+  self->state.children = std::make_unique<supervision>(
+      self, std::move(cfg), [self](const caf::error& reason) { self->quit(reason); });
+  self->set_down_handler([self](caf::down_msg& msg) { self->state.children->handle_down(msg); });
+  self->state.children->start();
+  return {
+      [self](status_atom) { return self->state.children->status(); },
+      [self](child_atom, const std::string& name) -> caf::result<caf::actor> {
+        auto st = self->state.children->status();
+        for (auto& c : st.children)
+          if (c.name == name) return self->state.children->child(name);
+        return make_error(errc::invalid_argument, st.name + " has no child named " + name);
+      },
+      [self](restart_atom, uint64_t generation) {
+        self->state.children->handle_restart(generation);
+      },
+      [self](stop_atom) {
+        self->state.children->stop();
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg) {
   return sys.spawn(supervisor, std::move(cfg));

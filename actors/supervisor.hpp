@@ -17,12 +17,15 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
+#include "caf/scheduled_actor.hpp"
+#include "caf/system_messages.hpp"
 #include "caf/timespan.hpp"
 #include "messages/interfaces.hpp"
 
@@ -65,6 +68,64 @@ struct supervisor_config {
 // The delay before restart number `attempt` (1 for the first restart in the
 // current period): min(cap, base * factor^(attempt-1)), scaled by jitter.
 caf::timespan backoff_delay(const backoff_config& cfg, uint32_t attempt, std::mt19937_64& rng);
+
+// The supervision logic, for any actor that owns children: the plain
+// supervisor below, and the primary and replica front actors, which route
+// messages to their current children. The owner forwards its down messages
+// and (restart_atom, generation) timers here. Children are monitored, not
+// linked, so no exit reason of a child (not even `kill`) takes the owner down;
+// when the owner dies, the children are stopped with it.
+class supervision {
+ public:
+  // Called once when the restart intensity is exceeded, after the children
+  // were stopped; the owner quits with `reason` (or handles it otherwise).
+  using escalation = std::function<void(const caf::error& reason)>;
+
+  supervision(caf::scheduled_actor* owner, supervisor_config cfg, escalation on_escalate);
+  supervision(const supervision&) = delete;
+  supervision& operator=(const supervision&) = delete;
+
+  // Starts the children in declaration order.
+  void start();
+
+  // Adds a child after start() and starts it.
+  void add(child_spec spec);
+
+  // Stops and forgets a child (it is not restarted).
+  void remove(const std::string& name);
+
+  // True if `msg` was about one of the children (it is then handled).
+  bool handle_down(const caf::down_msg& msg);
+
+  // The owner received (restart_atom, generation).
+  void handle_restart(uint64_t generation);
+
+  // Stops every child, newest first; nothing is restarted afterwards.
+  void stop();
+
+  // The current handle of a child (invalid while it is down or unknown).
+  caf::actor child(const std::string& name) const;
+
+  supervisor_status status() const;
+
+ private:
+  struct slot;
+  void start_child(size_t index);
+  void on_failure(size_t index, const caf::error& reason);
+  void terminate(size_t first, size_t last);
+  size_t count_restart();
+
+  caf::scheduled_actor* owner_;
+  supervisor_config cfg_;
+  escalation on_escalate_;
+  // Shared with a cleanup functor on the owner that stops the children when
+  // the owner dies for any reason.
+  std::shared_ptr<std::vector<slot>> slots_;
+  std::vector<caf::actor_clock::time_point> recent_restarts_;  // within cfg_.period
+  std::mt19937_64 rng_;
+  uint64_t timer_generation_ = 0;
+  bool stopping_ = false;
+};
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys, supervisor_config cfg);
 

@@ -34,4 +34,6 @@ CAF_ADD_ATOM(walrus, walrus, detach_atom, "detach")    // a replica session ends
 CAF_ADD_ATOM(walrus, walrus, child_atom, "child")      // look up a supervised child
 CAF_ADD_ATOM(walrus, walrus, restart_atom, "restart")  // supervisor's backoff timer
 CAF_ADD_ATOM(walrus, walrus, stop_atom, "stop")
+CAF_ADD_ATOM(walrus, walrus, connected_atom, "connected")  // a transport went up or down
+CAF_ADD_ATOM(walrus, walrus, stall_atom, "stall")          // tests: hold a link's batches
 CAF_END_TYPE_ID_BLOCK(walrus)

@@ -1,0 +1,226 @@
+#include "actors/ack_tracker.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <deque>
+#include <map>
+
+#include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
+#include "messages/error.hpp"
+
+namespace walrus {
+namespace {
+
+uint64_t wall_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+struct replica_slot {
+  replica_info info;
+  bool attached = false;
+  bool lost = false;
+};
+
+// The primary's log at one durable advance.
+struct durable_sample {
+  uint64_t sequence;
+  caf::actor_clock::time_point at;
+  uint64_t bytes;  // log bytes written by then (about those through `sequence`)
+};
+
+struct pending_wait {
+  uint64_t id;
+  wait_request request;
+  caf::typed_response_promise<uint32_t> promise;
+};
+
+struct tracker_state {
+  ack_tracker_config cfg;
+  std::map<std::string, replica_slot> replicas;
+  std::deque<durable_sample> samples;
+  std::vector<pending_wait> waits;
+  uint64_t next_wait_id = 1;
+  std::unique_ptr<durable_watch::subscription> subscription;
+  static inline const char* name = "walrus.ack_tracker";
+};
+
+using self_ptr = ack_tracker_actor::stateful_pointer<tracker_state>;
+
+uint64_t position(const replica_info& r, ack_level level) {
+  switch (level) {
+    case ack_level::received: return r.received_sequence;
+    case ack_level::durable: return r.durable_sequence;
+    case ack_level::applied: return r.applied_sequence;
+  }
+  return 0;
+}
+
+uint32_t count_reached(const tracker_state& st, const wait_request& w) {
+  uint32_t n = 0;
+  for (auto& [id, slot] : st.replicas)
+    if (!slot.lost && position(slot.info, w.level) >= w.sequence) ++n;
+  return n;
+}
+
+void settle_waits(self_ptr self) {
+  auto& waits = self->state.waits;
+  for (auto i = waits.begin(); i != waits.end();) {
+    if (count_reached(self->state, i->request) >= i->request.replicas) {
+      i->promise.deliver(count_reached(self->state, i->request));
+      i = waits.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void record_sample(tracker_state& st, uint64_t durable, caf::actor_clock::time_point now) {
+  if (!st.samples.empty() && st.samples.back().sequence >= durable) return;
+  st.samples.push_back(durable_sample{durable, now, st.cfg.log->stats().bytes_written});
+  while (st.samples.size() > st.cfg.sample_limit) st.samples.pop_front();
+}
+
+// Fills the lag fields of `r` against the primary's `durable` sequence.
+void compute_lag(const tracker_state& st, uint64_t durable, caf::actor_clock::time_point now,
+                 replica_info& r) {
+  r.lag_entries = durable > r.applied_sequence ? durable - r.applied_sequence : 0;
+  r.lag_bytes = 0;
+  r.lag_ms = 0;
+  if (r.lag_entries == 0) return;
+  // The first sample past what the replica applied: when that entry became
+  // durable, and the log bytes up to the replica's position.
+  auto next =
+      std::upper_bound(st.samples.begin(), st.samples.end(), r.applied_sequence,
+                       [](uint64_t seq, const durable_sample& s) { return seq < s.sequence; });
+  if (next != st.samples.end())
+    r.lag_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - next->at).count());
+  // Bytes: from the last sample the replica has applied to now.
+  auto total = st.cfg.log->stats().bytes_written;
+  uint64_t at_applied = 0;
+  if (next != st.samples.begin())
+    at_applied = std::prev(next)->bytes;
+  else if (!st.samples.empty())
+    at_applied = st.samples.front().bytes;
+  r.lag_bytes = total > at_applied ? total - at_applied : 0;
+}
+
+primary_status make_status(self_ptr self) {
+  auto& st = self->state;
+  primary_status out;
+  out.first_retained = st.cfg.log->first_sequence();
+  out.last_sequence = st.cfg.log->last_sequence();
+  out.durable_sequence = st.cfg.log->durable_sequence();
+  auto now = self->clock().now();
+  for (auto& [id, slot] : st.replicas) {
+    auto info = slot.info;
+    compute_lag(st, out.durable_sequence, now, info);
+    out.replicas.push_back(std::move(info));
+  }
+  return out;
+}
+
+void retention_round(self_ptr self) {
+  auto& st = self->state;
+  auto& log = *st.cfg.log;
+  uint64_t needed = log.durable_sequence() + 1;
+  for (auto& [id, slot] : st.replicas)
+    if (!slot.lost) needed = std::min(needed, slot.info.durable_sequence + 1);
+  auto dropped = log.drop_before(needed);
+  auto capped = log.enforce_retention();
+  // A failed round changes nothing and is tried again at the next tick.
+  (void)dropped;
+  (void)capped;
+  auto first = log.first_sequence();
+  for (auto& [id, slot] : st.replicas) {
+    if (slot.lost || slot.info.durable_sequence + 1 >= first) continue;
+    slot.lost = true;
+    slot.info.link = "lost";
+  }
+  self->delayed_send(self, st.cfg.retention_interval, caf::tick_atom_v);
+}
+
+ack_tracker_actor::behavior_type ack_tracker(self_ptr self, ack_tracker_config cfg) {
+  assert(cfg.log && cfg.watch);
+  self->state.cfg = std::move(cfg);
+  auto& st = self->state;
+  st.subscription = st.cfg.watch->subscribe(caf::actor_cast<caf::actor>(self));
+  record_sample(st, st.cfg.log->durable_sequence(), self->clock().now());
+  self->delayed_send(self, st.cfg.retention_interval, caf::tick_atom_v);
+  return {
+      [self](attach_atom, const std::string& replica, uint64_t start) {
+        auto& slot = self->state.replicas[replica];
+        slot.info.replica_id = replica;
+        slot.info.link = "streaming";
+        slot.info.link_down_since_us = 0;
+        slot.attached = true;
+        slot.lost = false;
+        // The replica holds everything before `start` durably.
+        auto& r = slot.info;
+        r.received_sequence = std::max(r.received_sequence, start - 1);
+        r.durable_sequence = std::max(r.durable_sequence, start - 1);
+        r.applied_sequence = std::max(r.applied_sequence, start - 1);
+        settle_waits(self);
+      },
+      [self](detach_atom, const std::string& replica) {
+        auto i = self->state.replicas.find(replica);
+        if (i == self->state.replicas.end() || !i->second.attached) return;
+        i->second.attached = false;
+        i->second.info.in_flight_bytes = 0;
+        if (!i->second.lost) i->second.info.link = "down";
+        i->second.info.link_down_since_us = wall_us();
+      },
+      [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight) {
+        auto& r = self->state.replicas[replica].info;
+        r.replica_id = replica;
+        r.received_sequence = std::max(r.received_sequence, a.received_sequence);
+        r.durable_sequence = std::max(r.durable_sequence, a.durable_sequence);
+        r.applied_sequence = std::max(r.applied_sequence, a.applied_sequence);
+        r.in_flight_bytes = in_flight;
+        settle_waits(self);
+      },
+      [self](wake_atom, uint64_t durable) {
+        self->state.subscription->arm();
+        record_sample(self->state, std::max(durable, self->state.cfg.log->durable_sequence()),
+                      self->clock().now());
+      },
+      [self](wait_atom, const wait_request& w) -> caf::result<uint32_t> {
+        auto reached = count_reached(self->state, w);
+        if (reached >= w.replicas) return reached;
+        auto id = self->state.next_wait_id++;
+        auto promise = self->make_response_promise<uint32_t>();
+        self->state.waits.push_back(pending_wait{id, w, promise});
+        self->delayed_send(self, w.timeout, caf::timeout_atom_v, id);
+        return promise;
+      },
+      [self](status_atom) { return make_status(self); },
+      [self](caf::timeout_atom, uint64_t id) {
+        auto& waits = self->state.waits;
+        auto i = std::find_if(waits.begin(), waits.end(),
+                              [&](const pending_wait& w) { return w.id == id; });
+        if (i == waits.end()) return;
+        auto& w = i->request;
+        i->promise.deliver(make_error(
+            errc::timeout,
+            std::to_string(count_reached(self->state, w)) + " of " + std::to_string(w.replicas) +
+                " replicas reached sequence " + std::to_string(w.sequence) + " (" +
+                to_string(w.level) + ") within " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(w.timeout).count()) +
+                " ms"));
+        waits.erase(i);
+      },
+      [self](caf::tick_atom) { retention_round(self); },
+  };
+}
+
+}  // namespace
+
+ack_tracker_actor spawn_ack_tracker(caf::actor_system& sys, ack_tracker_config cfg) {
+  return sys.spawn(ack_tracker, std::move(cfg));
+}
+
+}  // namespace walrus

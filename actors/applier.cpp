@@ -1,0 +1,312 @@
+#include "actors/applier.hpp"
+
+#include <array>
+#include <cassert>
+
+#include "actors/durable_watch.hpp"
+#include "actors/replica_state.hpp"
+#include "base/crc32c.hpp"
+#include "caf/actor_cast.hpp"
+#include "caf/stateful_actor.hpp"
+#include "caf/typed_event_based_actor.hpp"
+#include "codec/codec.hpp"
+#include "codec/entries.hpp"
+#include "messages/error.hpp"
+
+namespace walrus {
+namespace {
+
+uint64_t now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// A transaction arriving in fragments, copied until its LAST piece is in.
+struct pending_transaction {
+  uint64_t first_sequence = 0;
+  std::vector<std::string> entries;
+  size_t bytes = 0;
+
+  uint64_t count() const { return entries.size(); }
+  void clear() {
+    first_sequence = 0;
+    entries.clear();
+    bytes = 0;
+  }
+};
+
+struct applier_state {
+  applier_config cfg;
+  std::unique_ptr<replica_state_machine> states;
+  caf::actor upstream;    // the transport of the latest batch; acks go there
+  uint64_t received = 0;  // last sequence of the last whole transaction received
+  uint64_t nacked = 0;    // the expected sequence already nacked to `upstream`
+  uint64_t primary_sequence = 0;
+  uint64_t acked_durable = 0;
+  pending_transaction pending;
+  std::array<std::unique_ptr<codec::block_codec>, 3> codecs;  // by codec_id, made on demand
+  std::string plain;                                          // the decompressed entries
+  std::vector<codec::entry_view> views;
+  transaction tx;
+  std::unique_ptr<durable_watch::subscription> subscription;
+  std::string last_error;
+  static inline const char* name = "walrus.applier";
+};
+
+using self_ptr = applier_actor::stateful_pointer<applier_state>;
+
+void enter(self_ptr self, replica_state to) {
+  if (auto st = self->state.states->enter(to, now_us()); !st.ok()) self->quit(to_error(st));
+}
+
+ack current_ack(const applier_state& st) {
+  return ack{st.received, st.cfg.log->durable_sequence(), st.cfg.machine->applied_sequence(),
+             now_us()};
+}
+
+void send_ack(self_ptr self) {
+  auto& st = self->state;
+  if (!st.upstream) return;
+  auto a = current_ack(st);
+  st.acked_durable = a.durable_sequence;
+  caf::anon_send(st.upstream, ack_atom_v, a);
+}
+
+void send_nack(self_ptr self, uint64_t from, const status& why) {
+  auto& st = self->state;
+  if (!why.ok()) st.last_error = why.to_string();
+  if (!st.upstream || st.nacked == from) return;  // one nack per expected sequence
+  st.nacked = from;
+  caf::anon_send(st.upstream, nack_atom_v, nack{from, why.code(), why.message()});
+}
+
+// Decompresses and verifies `b` into st.plain / st.views.
+status verify(applier_state& st, const batch& b) {
+  auto id = codec::codec_id_from_wire(b.codec);
+  if (!id) return id.error();
+  auto& codec = st.codecs[static_cast<size_t>(*id)];
+  if (!codec) {
+    auto made = codec::make_codec(*id);
+    if (!made) return made.error();
+    codec = std::move(*made);
+  }
+  if (auto st2 =
+          codec->decompress(b.entries, b.uncompressed_size, st.cfg.max_batch_bytes, st.plain);
+      !st2.ok())
+    return st2;
+  if (auto crc = crc32c::value(st.plain); crc != b.crc32c)
+    return status{errc::checksum_mismatch, "batch " + std::to_string(b.first_sequence) + ".." +
+                                               std::to_string(b.last_sequence) +
+                                               ": crc32c of the entries differs"};
+  auto count = b.last_sequence - b.first_sequence + 1;
+  if (auto parsed = codec::parse_entries(st.plain, b.commit_flags, count, st.views); !parsed.ok())
+    return parsed;
+  // Commit flags must agree with the fragment mark.
+  for (uint64_t i = 0; i < count; ++i) {
+    bool last = i + 1 == count;
+    bool commit = st.views[i].commit;
+    bool expected = b.part == fragment::first || b.part == fragment::middle ? false
+                    : b.part == fragment::last                              ? last
+                                                                            : commit;
+    if (commit != expected || (b.part == fragment::none && last && !commit))
+      return status{errc::malformed_frame, "batch " + std::to_string(b.first_sequence) +
+                                               ": commit flag of entry " + std::to_string(i) +
+                                               " contradicts its fragment mark"};
+  }
+  return status{};
+}
+
+// Appends one whole transaction to the replica's WAL and applies it, each
+// only beyond its own position.
+status commit(applier_state& st, uint64_t first, const std::vector<std::string_view>& entries) {
+  assert(!entries.empty());
+  uint64_t last = first + entries.size() - 1;
+  auto& log = *st.cfg.log;
+  if (last > log.last_sequence()) {
+    if (first != log.last_sequence() + 1)
+      return status{errc::sequence_gap,
+                    "replica WAL ends at " + std::to_string(log.last_sequence()) +
+                        " but the next transaction starts at " + std::to_string(first)};
+    auto appended = log.append(entries);
+    if (!appended) return appended.error();
+  }
+  if (last > st.cfg.machine->applied_sequence()) {
+    st.tx.first_sequence = first;
+    st.tx.entries = entries;
+    if (auto applied = st.cfg.machine->apply(st.tx); !applied.ok()) return applied;
+  }
+  st.received = last;
+  return status{};
+}
+
+status apply_batch(applier_state& st, const batch& b, uint64_t skip) {
+  std::vector<std::string_view> entries;
+  auto& views = st.views;
+  if (b.part != fragment::none) {
+    if (b.part == fragment::first) {
+      st.pending.clear();
+      st.pending.first_sequence = b.first_sequence;
+    }
+    for (auto& v : views) {
+      st.pending.bytes += v.payload.size();
+      st.pending.entries.emplace_back(v.payload);
+    }
+    if (st.pending.bytes > st.cfg.max_transaction_bytes)
+      return status{errc::size_limit_exceeded,
+                    "transaction at " + std::to_string(st.pending.first_sequence) + " exceeds " +
+                        std::to_string(st.cfg.max_transaction_bytes) + " bytes"};
+    if (b.part != fragment::last) return status{};
+    entries.assign(st.pending.entries.begin(), st.pending.entries.end());
+    auto first = st.pending.first_sequence;
+    auto result = commit(st, first, entries);
+    st.pending.clear();
+    return result;
+  }
+  uint64_t tx_first = b.first_sequence + skip;
+  for (size_t i = skip; i < views.size(); ++i) {
+    entries.push_back(views[i].payload);
+    if (!views[i].commit) continue;
+    if (auto st2 = commit(st, tx_first, entries); !st2.ok()) return st2;
+    tx_first += entries.size();
+    entries.clear();
+  }
+  return status{};
+}
+
+void on_batch(self_ptr self, const batch& b) {
+  auto& st = self->state;
+  auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+  if (sender != st.upstream) {
+    st.upstream = sender;
+    st.nacked = 0;
+  }
+  if (st.states->current() == replica_state::connecting) enter(self, replica_state::streaming);
+  uint64_t expected = st.received + 1 + st.pending.count();
+  bool restart_fragments = st.pending.count() > 0 && b.first_sequence == st.received + 1 &&
+                           (b.part == fragment::first || b.part == fragment::none);
+  if (b.last_sequence < b.first_sequence) {
+    send_nack(self, st.received + 1, status{errc::malformed_frame, "batch ends before it starts"});
+    return;
+  }
+  if (!restart_fragments && b.last_sequence < expected) {  // a duplicate
+    send_ack(self);
+    return;
+  }
+  bool continues =
+      b.first_sequence == expected &&
+      (st.pending.count() > 0) == (b.part == fragment::middle || b.part == fragment::last);
+  bool overlaps =
+      st.pending.count() == 0 && b.part == fragment::none && b.first_sequence < expected;
+  if (!restart_fragments && !continues && !overlaps) {  // a gap, or a lost FIRST
+    st.pending.clear();
+    send_nack(self, st.received + 1,
+              status{errc::sequence_gap, "expected " + std::to_string(st.received + 1) + ", got " +
+                                             std::to_string(b.first_sequence)});
+    return;
+  }
+  enter(self, replica_state::applying);
+  auto outcome = verify(st, b);
+  if (outcome.ok()) outcome = apply_batch(st, b, overlaps ? expected - b.first_sequence : 0);
+  if (!outcome.ok()) {
+    // A bad batch is sent again; a local failure (disk, state machine) stops us.
+    auto code = outcome.code();
+    bool remote = code == errc::checksum_mismatch || code == errc::malformed_frame ||
+                  code == errc::decompression_failed || code == errc::size_limit_exceeded ||
+                  code == errc::unsupported_codec;
+    if (!remote) {
+      st.last_error = outcome.to_string();
+      enter(self, replica_state::error);
+      self->quit(to_error(outcome));
+      return;
+    }
+    st.pending.clear();
+    send_nack(self, st.received + 1, outcome);
+    enter(self, replica_state::waiting_for_data);
+    return;
+  }
+  st.nacked = 0;
+  st.primary_sequence = std::max(st.primary_sequence, b.last_sequence);
+  enter(self, replica_state::syncing);
+  enter(self, replica_state::acknowledging);
+  send_ack(self);
+  enter(self, self->mailbox().empty() ? replica_state::waiting_for_data : replica_state::streaming);
+}
+
+replica_status make_status(const applier_state& st) {
+  replica_status out;
+  out.replica_id = st.cfg.replica_id;
+  out.state = st.states->current();
+  auto a = current_ack(st);
+  out.received_sequence = a.received_sequence;
+  out.durable_sequence = a.durable_sequence;
+  out.applied_sequence = a.applied_sequence;
+  out.primary_sequence = std::max(st.primary_sequence, a.received_sequence);
+  out.transitions.assign(st.states->history().begin(), st.states->history().end());
+  out.last_error = st.last_error;
+  return out;
+}
+
+applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
+  assert(cfg.log && cfg.machine && cfg.watch);
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.states = std::make_unique<replica_state_machine>(now_us());
+  // A failed replay quits; the behaviour below is then never used.
+  if (auto replayed = replay(*st.cfg.log, *st.cfg.machine); !replayed.ok())
+    self->quit(to_error(replayed));
+  st.received = std::max(st.cfg.log->durable_sequence(), st.cfg.machine->applied_sequence());
+  st.subscription = st.cfg.watch->subscribe(caf::actor_cast<caf::actor>(self));
+  return {
+      [self](const batch& b) { on_batch(self, b); },
+      [self](status_atom) { return make_status(self->state); },
+      [self](connected_atom, bool up, uint64_t primary_sequence) {
+        auto& s = self->state;
+        s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
+        if (!up) {
+          s.pending.clear();
+          enter(self, replica_state::connecting);
+          return;
+        }
+        if (s.states->current() == replica_state::error) enter(self, replica_state::connecting);
+        enter(self, replica_state::streaming);
+        if (s.received >= s.primary_sequence) enter(self, replica_state::waiting_for_data);
+      },
+      [self](wake_atom, uint64_t durable) {
+        self->state.subscription->arm();
+        if (durable > self->state.acked_durable) send_ack(self);
+      },
+  };
+}
+
+}  // namespace
+
+status replay(wal::log& log, state_machine& machine) {
+  auto from = machine.applied_sequence() + 1;
+  if (from > log.durable_sequence()) return status{};
+  auto cursor = log.read_from(from);
+  if (!cursor) return cursor.error();
+  std::vector<wal::record_view> records;
+  std::vector<std::string> copies;  // a transaction may span cursor reads
+  transaction tx;
+  tx.first_sequence = from;
+  for (;;) {
+    if (auto read = cursor->read(records); !read.ok()) return read;
+    if (records.empty()) break;
+    for (auto& r : records) {
+      copies.emplace_back(r.payload);
+      if (!r.commit()) continue;
+      tx.entries.assign(copies.begin(), copies.end());
+      if (auto applied = machine.apply(tx); !applied.ok()) return applied;
+      tx.first_sequence += copies.size();
+      copies.clear();
+    }
+  }
+  return status{};
+}
+
+applier_actor spawn_applier(caf::actor_system& sys, applier_config cfg) {
+  return sys.spawn(applier, std::move(cfg));
+}
+
+}  // namespace walrus

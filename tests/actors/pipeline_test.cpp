@@ -1,0 +1,217 @@
+#define CAF_SUITE pipeline
+#include "tests/support/cluster.hpp"
+
+using namespace walrus;
+using namespace walrus::testing;
+using namespace std::chrono_literals;
+
+CAF_TEST_FIXTURE_SCOPE(pipeline_tests, cluster_fixture)
+
+CAF_TEST(entries reach one replica in order and whole) {
+  start_primary();
+  add_replica();
+  write_many(200);
+  CAF_REQUIRE(converge());
+  check_identical();
+}
+
+CAF_TEST(entries reach three replicas and they end identical) {
+  start_primary();
+  write_many(50);  // written before any replica joined
+  add_replica();
+  add_replica();
+  add_replica();
+  write_many(300);
+  CAF_REQUIRE(converge());
+  check_identical();
+}
+
+CAF_TEST(a transaction larger than a batch travels in fragments and applies whole) {
+  start_primary();
+  add_replica();
+  write_many(3);
+  std::vector<std::string> big;
+  for (int i = 0; i < 40; ++i) big.push_back("big." + std::to_string(i) + std::string(300, 'x'));
+  write(big);  // ~12 KiB, three times max_batch_bytes
+  write_many(3);
+  CAF_REQUIRE(converge());
+  check_identical();
+}
+
+CAF_TEST(a dropped batch is answered by a nack and sent again) {
+  start_primary();
+  int dropped = 0;
+  add_replica([&](const batch& b) {
+    if (dropped == 0 && b.first_sequence > 20) {
+      ++dropped;
+      return true;
+    }
+    return false;
+  });
+  for (int i = 0; i < 20; ++i) {
+    write_many(10);
+    settle();
+  }
+  CAF_REQUIRE(converge());
+  CAF_CHECK_EQUAL(dropped, 1);
+  check_identical();
+}
+
+CAF_TEST(a stalled replica holds back the primary within the window) {
+  auto cfg = default_primary_config();
+  start_primary(cfg);
+  bool stalled = false;
+  size_t crossed = 0;  // uncompressed bytes sent to the link while stalled
+  add_replica([&](const batch& b) {
+    if (stalled) crossed += b.uncompressed_size;
+    return false;
+  });
+  write_many(10);
+  CAF_REQUIRE(converge());
+  auto link = caf::actor_cast<local_link_actor>(replica_part(0, "transport"));
+  caf::anon_send(link, stall_atom_v, true);
+  settle();
+  stalled = true;
+  // The primary keeps appending; what crosses to the stalled link stays
+  // within the window however much is written.
+  for (int round = 0; round < 50; ++round) {
+    write_many(20);
+    settle();
+    CAF_CHECK_LESS_OR_EQUAL(crossed, cfg.session.window_bytes);
+  }
+  CAF_CHECK_GREATER(crossed, 0u);
+  auto st = primary_state();
+  CAF_REQUIRE_EQUAL(st.replicas.size(), 1u);
+  CAF_CHECK_GREATER(st.replicas[0].lag_entries, 1000u);
+  CAF_CHECK_LESS(replicas[0].machine->applied_sequence(), primary_log->durable_sequence());
+  // After it resumes, everything arrives.
+  stalled = false;
+  caf::anon_send(link, stall_atom_v, false);
+  CAF_REQUIRE(converge());
+  check_identical();
+  CAF_CHECK_EQUAL(primary_state().replicas[0].lag_entries, 0u);
+}
+
+CAF_TEST(wait answers when enough replicas reached the level) {
+  start_primary();
+  add_replica();
+  add_replica();
+  write_many(20);
+  auto target = primary_log->durable_sequence();
+  auto pending = self->request(primary, caf::infinite, wait_atom_v,
+                               wait_request{target, 2, ack_level::durable, caf::timespan{1s}});
+  CAF_REQUIRE(converge());
+  uint32_t reached = 0;
+  pending.receive([&](uint32_t n) { reached = n; },
+                  [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  CAF_CHECK_EQUAL(reached, 2u);
+  // Already reached: answered at once.
+  CAF_CHECK_EQUAL(query<uint32_t>(primary, wait_atom_v,
+                                  wait_request{target, 2, ack_level::applied, caf::timespan{1s}}),
+                  2u);
+}
+
+CAF_TEST(wait times out saying how many replicas got there) {
+  start_primary();
+  add_replica();
+  add_replica();
+  write_many(5);
+  CAF_REQUIRE(converge());
+  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
+                 true);
+  settle();
+  write_many(5);
+  settle();
+  auto target = primary_log->durable_sequence();
+  auto pending = self->request(primary, caf::infinite, wait_atom_v,
+                               wait_request{target, 2, ack_level::durable, caf::timespan{500ms}});
+  settle();
+  advance(499ms);
+  CAF_CHECK(self->mailbox().empty());
+  advance(1ms);
+  caf::error failure;
+  pending.receive([&](uint32_t) { CAF_FAIL("expected a timeout"); },
+                  [&](caf::error& err) { failure = err; });
+  CAF_CHECK(failure == errc::timeout);
+  CAF_CHECK_EQUAL(sys.render(failure), "walrus::timeout: 1 of 2 replicas reached sequence " +
+                                           std::to_string(target) + " (durable) within 500 ms");
+}
+
+// Kills `path` (a part of the primary, or "applier"/"transport" of replica
+// 0) at many points of a long run; the replicas must end identical.
+void kill_repeatedly(cluster_fixture& f, const std::string& path) {
+  f.start_primary();
+  f.add_replica();
+  f.add_replica();
+  caf::actor previous;
+  for (int point = 0; point < 12; ++point) {
+    f.write_many(15);
+    for (int step = 0; step < point * 7 % 23; ++step) f.sched.try_run_once();
+    auto find = [&] {
+      return path == "applier" || path == "transport" ? f.replica_part(0, path) : f.part(path);
+    };
+    // Wait out the backoff of the previous restart.
+    auto victim = find();
+    for (int i = 0; i < 100 && !victim; ++i) {
+      f.advance(50ms);
+      victim = find();
+    }
+    CAF_REQUIRE(victim);
+    CAF_CHECK_NOT_EQUAL(victim, previous);  // a new incarnation each time
+    previous = victim;
+    caf::anon_send_exit(victim, caf::exit_reason::kill);
+    f.settle();
+    f.write_many(5);
+    f.advance(50ms);  // past the restart backoff
+  }
+  CAF_REQUIRE(f.converge());
+  f.check_identical();
+}
+
+CAF_TEST(a killed tailer is restarted and nothing is lost or repeated) {
+  kill_repeatedly(*this, "tailer@r1");
+}
+
+CAF_TEST(a killed batcher is restarted and nothing is lost or repeated) {
+  kill_repeatedly(*this, "batcher@r1");
+}
+
+CAF_TEST(a killed ack tracker is restarted and nothing is lost or repeated) {
+  kill_repeatedly(*this, "ack_tracker");
+  // The new tracker (once its backoff passed) knows both replicas again.
+  advance(2s);
+  auto st = primary_state();
+  CAF_CHECK_EQUAL(st.replicas.size(), 2u);
+}
+
+CAF_TEST(a killed applier is restarted and nothing is lost or repeated) {
+  kill_repeatedly(*this, "applier");
+}
+
+CAF_TEST(a killed transport is restarted and nothing is lost or repeated) {
+  kill_repeatedly(*this, "transport");
+}
+
+CAF_TEST(a session that exceeds its restart intensity escalates and the replica comes back) {
+  auto cfg = default_primary_config();
+  cfg.max_restarts = 2;
+  cfg.restart_period = 10s;
+  start_primary(cfg);
+  add_replica();
+  write_many(10);
+  CAF_REQUIRE(converge());
+  auto first_link = replica_part(0, "transport");
+  for (int i = 0; i < 3; ++i) {
+    caf::anon_send_exit(part("tailer@r1"), caf::exit_reason::kill);
+    settle();
+    advance(100ms);
+  }
+  // The third failure within the period ended the session and its link; the
+  // replica dialled again with a new one.
+  CAF_CHECK_NOT_EQUAL(replica_part(0, "transport"), first_link);
+  write_many(10);
+  CAF_REQUIRE(converge());
+  check_identical();
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
