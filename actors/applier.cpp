@@ -230,7 +230,9 @@ void on_batch(self_ptr self, const batch& b) {
   enter(self, replica_state::syncing);
   enter(self, replica_state::acknowledging);
   send_ack(self);
-  enter(self, self->mailbox().empty() ? replica_state::waiting_for_data : replica_state::streaming);
+  // More is known to exist on the primary: streaming; else waiting.
+  enter(self, st.received < st.primary_sequence ? replica_state::streaming
+                                                : replica_state::waiting_for_data);
 }
 
 replica_status make_status(const applier_state& st) {

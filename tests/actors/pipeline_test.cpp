@@ -1,6 +1,8 @@
 #define CAF_SUITE pipeline
 #include "tests/support/cluster.hpp"
 
+#include <algorithm>
+
 using namespace walrus;
 using namespace walrus::testing;
 using namespace std::chrono_literals;
@@ -212,6 +214,94 @@ CAF_TEST(a session that exceeds its restart intensity escalates and the replica 
   write_many(10);
   CAF_REQUIRE(converge());
   check_identical();
+}
+
+CAF_TEST(replica status shows its state and positions and every transition) {
+  start_primary();
+  add_replica();
+  write_many(30);
+  CAF_REQUIRE(converge());
+  auto rs = query<replica_status>(replicas[0].handle, status_atom_v);
+  CAF_CHECK_EQUAL(rs.replica_id, "r1");
+  CAF_CHECK(rs.state == replica_state::waiting_for_data);
+  CAF_CHECK_EQUAL(rs.applied_sequence, primary_log->durable_sequence());
+  CAF_CHECK_EQUAL(rs.durable_sequence, primary_log->durable_sequence());
+  std::vector<std::string> seen;
+  for (auto& t : rs.transitions) seen.push_back(to_string(t.to));
+  for (auto expected : {"STREAMING", "APPLYING", "SYNCING", "ACKNOWLEDGING", "WAITING_FOR_DATA"})
+    CAF_CHECK(std::find(seen.begin(), seen.end(), expected) != seen.end());
+}
+
+CAF_TEST(lag of a stalled replica grows in entries bytes and milliseconds) {
+  start_primary();
+  add_replica();
+  write_many(10);
+  CAF_REQUIRE(converge());
+  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(0, "transport")), stall_atom_v,
+                 true);
+  settle();
+  write_many(200);
+  settle();
+  advance(750ms);
+  auto r = primary_state().replicas.at(0);
+  CAF_CHECK_GREATER(r.lag_entries, 0u);
+  CAF_CHECK_GREATER(r.lag_bytes, 0u);
+  CAF_CHECK_GREATER_OR_EQUAL(r.lag_ms, 750u);
+  CAF_CHECK_EQUAL(r.link, "streaming");
+}
+
+CAF_TEST(retention keeps what the slowest replica needs and marks one past the cap lost) {
+  // 48 KiB cap on 64 KiB segments: at most the active segment survives a cap.
+  start_primary(default_primary_config(), 48 * 1024);
+  add_replica();
+  add_replica();
+  write_many(10);
+  CAF_REQUIRE(converge());
+  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
+                 true);
+  settle();
+  auto stalled_at = replicas[1].machine->applied_sequence();
+  for (int i = 0; i < 40; ++i) {
+    write_many(50);
+    settle();
+  }
+  advance(1s);  // a retention round
+  auto st = primary_state();
+  CAF_REQUIRE_EQUAL(st.replicas.size(), 2u);
+  CAF_CHECK_EQUAL(st.replicas[0].link, "streaming");
+  CAF_CHECK_EQUAL(st.replicas[1].link, "lost");
+  CAF_CHECK_GREATER(st.first_retained, stalled_at + 1);
+  // The primary goes on serving the replica that keeps up.
+  write_many(20);
+  settle();
+  CAF_CHECK_EQUAL(replicas[0].machine->applied_sequence(), primary_log->durable_sequence());
+}
+
+CAF_TEST(without caps retention drops only what every replica has) {
+  start_primary();
+  add_replica();
+  add_replica();
+  write_many(10);
+  CAF_REQUIRE(converge());
+  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
+                 true);
+  settle();
+  auto stalled_at = replicas[1].machine->applied_sequence();
+  for (int i = 0; i < 40; ++i) {
+    write_many(50);
+    settle();
+  }
+  advance(1s);
+  auto st = primary_state();
+  CAF_CHECK_LESS_OR_EQUAL(st.first_retained, stalled_at + 1);
+  CAF_CHECK_EQUAL(st.replicas[1].link, "streaming");
+  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
+                 false);
+  CAF_REQUIRE(converge());
+  check_identical();
+  // Once both have everything, the old segments go.
+  advance(1s);
+  CAF_CHECK_GREATER(primary_state().first_retained, stalled_at + 1);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -59,9 +59,11 @@ class cluster_fixture : public test_coordinator_fixture<cluster_config> {
     return cfg;
   }
 
-  std::shared_ptr<wal::log> open_log(const std::string& dir) {
+  std::shared_ptr<wal::log> open_log(const std::string& dir, uint64_t max_retained_bytes = 0) {
     wal::options opts;
     opts.dir = dir;
+    opts.max_retained_bytes = max_retained_bytes;
+    opts.enforce_retention_on_roll = false;  // the ack tracker decides when
     opts.fs = fs.get();
     opts.sync = wal::sync_policy::group();
     opts.segment_bytes = 64 * 1024;
@@ -70,8 +72,9 @@ class cluster_fixture : public test_coordinator_fixture<cluster_config> {
     return std::shared_ptr<wal::log>(std::move(*opened));
   }
 
-  void start_primary(primary_config cfg = default_primary_config()) {
-    primary_log = open_log("/primary");
+  void start_primary(primary_config cfg = default_primary_config(),
+                     uint64_t max_retained_bytes = 0) {
+    primary_log = open_log("/primary", max_retained_bytes);
     primary = spawn_primary(sys, cfg, primary_log);
     sched.run();
   }
