@@ -127,8 +127,7 @@ CAF_TEST(read_from outside the log is refused) {
   auto beyond = wal->read_from(5);
   CAF_REQUIRE(!beyond.ok());
   CAF_CHECK(beyond.error().code() == errc::invalid_argument);
-  CAF_CHECK_EQUAL(beyond.error().message(),
-                  "sequence 5 is beyond the end of the log (last is 3)");
+  CAF_CHECK_EQUAL(beyond.error().message(), "sequence 5 is beyond the end of the log (last is 3)");
 }
 
 CAF_TEST(batches hand out views that stay valid until the next call) {

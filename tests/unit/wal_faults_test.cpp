@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,12 @@ std::vector<std::pair<uint64_t, std::string>> read_all(const wal::log& wal) {
 
 std::string payload(uint64_t n) {
   return "record " + std::to_string(n) + std::string(n % 50, '.');
+}
+
+// The bytes of `path` (empty when missing), by value for the check macros.
+std::string contents_of(const memory_file_system& fs, const std::string& path) {
+  auto bytes = fs.contents(path);
+  return bytes.ok() ? *bytes : std::string{};
 }
 
 constexpr const char* first_segment = "/wal/00000000000000000001.wal";
@@ -85,7 +92,8 @@ CAF_TEST(a torn write fails the append and the log for good) {
   auto torn = wal->append(txn);
   CAF_REQUIRE(!torn.ok());
   CAF_CHECK(torn.error().code() == errc::io_error);
-  const std::string cause = std::string{"write "} + first_segment + ": Input/output error (errno 5)";
+  const std::string cause =
+      std::string{"write "} + first_segment + ": Input/output error (errno 5)";
   CAF_CHECK_EQUAL(torn.error().message(), cause);
   // Later calls fail with the same cause and never succeed silently.
   auto later = wal->append("later");
@@ -231,3 +239,67 @@ CAF_TEST(appends acknowledged under group commit survive a crash in the middle) 
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// The fake itself: what survives a crash.
+CAF_TEST(the memory file system keeps synced bytes and loses the rest on a crash) {
+  memory_file_system fs{1};
+  CAF_REQUIRE(fs.create_directories("/d").ok());
+  auto kept = fs.open("/d/kept", open_mode::create_new);
+  auto lost = fs.open("/d/lost", open_mode::create_new);
+  CAF_REQUIRE(kept.ok() && lost.ok());
+  CAF_REQUIRE((*kept)->append("synced", 6).ok());
+  CAF_REQUIRE((*kept)->sync().ok());
+  CAF_REQUIRE(fs.sync_dir("/d").ok());  // both entries durable
+  CAF_REQUIRE((*kept)->append("+unsynced", 9).ok());
+  auto late = fs.open("/d/late", open_mode::create_new);  // entry never synced
+  CAF_REQUIRE(late.ok());
+  fs.crash(memory_file_system::crash_mode::drop_unsynced);
+  CAF_CHECK_EQUAL(contents_of(fs, "/d/kept"), "synced");
+  CAF_CHECK_EQUAL(contents_of(fs, "/d/lost"), "");
+  CAF_CHECK(!fs.exists("/d/late"));
+  // Handles from before the crash are dead.
+  auto stale = (*kept)->append("x", 1);
+  CAF_CHECK(!stale.ok());
+}
+
+CAF_TEST(the memory file system tears unsynced bytes deterministically per seed) {
+  auto survivor = [](uint64_t seed) {
+    memory_file_system fs{seed};
+    (void)fs.create_directories("/d");
+    auto f = fs.open("/d/f", open_mode::create_new);
+    (void)(*f)->append("0123456789", 10);
+    (void)(*f)->sync();
+    (void)fs.sync_dir("/d");
+    (void)(*f)->append("abcdefghijklmnopqrstuvwxyz", 26);
+    fs.crash(memory_file_system::crash_mode::tear_unsynced);
+    return *fs.contents("/d/f");
+  };
+  std::set<size_t> lengths;
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    std::string bytes = survivor(seed);
+    CAF_CHECK_EQUAL(bytes, survivor(seed));  // same seed, same outcome
+    CAF_REQUIRE_GREATER_OR_EQUAL(bytes.size(), 10u);
+    CAF_CHECK_EQUAL(bytes,
+                    std::string{"0123456789abcdefghijklmnopqrstuvwxyz"}.substr(0, bytes.size()));
+    lengths.insert(bytes.size());
+  }
+  CAF_CHECK_GREATER(lengths.size(), 10u);  // really torn at different points
+}
+
+CAF_TEST(bytes of a failed fsync read back but never reach the disk) {
+  memory_file_system fs{1};
+  (void)fs.create_directories("/d");
+  auto f = fs.open("/d/f", open_mode::create_new);
+  CAF_REQUIRE(f.ok());
+  CAF_REQUIRE((*f)->append("good", 4).ok());
+  CAF_REQUIRE((*f)->sync().ok());
+  CAF_REQUIRE(fs.sync_dir("/d").ok());
+  CAF_REQUIRE((*f)->append("lost", 4).ok());
+  fs.fail_next_sync();
+  CAF_CHECK(!(*f)->sync().ok());
+  CAF_CHECK_EQUAL(contents_of(fs, "/d/f"), "goodlost");  // still visible
+  CAF_REQUIRE((*f)->append("more", 4).ok());
+  CAF_CHECK((*f)->sync().ok());  // "succeeds", but the lost pages stay lost
+  fs.crash(memory_file_system::crash_mode::drop_unsynced);
+  CAF_CHECK_EQUAL(contents_of(fs, "/d/f"), std::string("good\0\0\0\0more", 12));
+}

@@ -22,7 +22,7 @@ std::string encode(uint64_t sequence, uint8_t flags, std::string_view payload) {
 
 }  // namespace
 
-CAF_TEST(segment file names are 20 zero padded digits and .wal) {
+CAF_TEST(segment file names are 20 zero padded digits and.wal) {
   CAF_CHECK_EQUAL(segment_file_name(1), "00000000000000000001.wal");
   CAF_CHECK_EQUAL(segment_file_name(18446744073709551615u), "18446744073709551615.wal");
   auto parsed = parse_segment_file_name("00000000000000004711.wal");
@@ -112,12 +112,10 @@ CAF_TEST(unknown types are corruption unless ignorable) {
   record_view view;
   size_t size = 0;
   auto unknown = encode(5, static_cast<uint8_t>((9 << type_shift) | flag_commit), "x");
-  CAF_CHECK(decode_record(unknown.data(), unknown.size(), view, size) ==
-            decode_outcome::bad_type);
+  CAF_CHECK(decode_record(unknown.data(), unknown.size(), view, size) == decode_outcome::bad_type);
   auto ignorable =
       encode(5, static_cast<uint8_t>((9 << type_shift) | flag_commit | flag_ignorable), "x");
-  CAF_REQUIRE(decode_record(ignorable.data(), ignorable.size(), view, size) ==
-              decode_outcome::ok);
+  CAF_REQUIRE(decode_record(ignorable.data(), ignorable.size(), view, size) == decode_outcome::ok);
   CAF_CHECK_EQUAL(static_cast<int>(view.type()), 9);
   CAF_CHECK(!is_known_type(view.type()));
   auto type_zero = encode(5, flag_commit | flag_ignorable, "x");
@@ -134,7 +132,8 @@ CAF_TEST(sync policies parse and print) {
     CAF_REQUIRE(policy.ok());
     CAF_CHECK_EQUAL(policy->to_string(), text);
   }
-  CAF_CHECK(*sync_policy::parse("interval:25") == sync_policy::every(std::chrono::milliseconds{25}));
+  CAF_CHECK(*sync_policy::parse("interval:25") ==
+            sync_policy::every(std::chrono::milliseconds{25}));
   CAF_CHECK(sync_policy::parse("group")->mode == sync_policy::kind::group);
   for (const char* bad : {"", "Always", "interval", "interval:", "interval:0", "interval:-1",
                           "interval:3600001", "interval:10ms", "sometimes"}) {

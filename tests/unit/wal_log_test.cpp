@@ -143,6 +143,19 @@ CAF_TEST(invalid appends are refused without side effects) {
   CAF_REQUIRE(!empty.ok());
   CAF_CHECK(empty.error().code() == errc::invalid_argument);
   CAF_CHECK_EQUAL(wal->last_sequence(), 0u);
+  // Sizes are checked before any byte is read: the views may point anywhere.
+  static const char tiny[1] = {0};
+  std::string_view too_big{tiny, size_t{max_payload_bytes} + 1};
+  auto huge = wal->append(too_big);
+  CAF_REQUIRE(!huge.ok());
+  CAF_CHECK(huge.error().code() == errc::invalid_argument);
+  CAF_CHECK_EQUAL(huge.error().message(),
+                  "payload 0 of 1 is 1073741825 bytes; the maximum is 1073741824");
+  std::vector<std::string_view> too_many(3, std::string_view{tiny, max_payload_bytes});
+  auto oversized = wal->append(too_many);
+  CAF_REQUIRE(!oversized.ok());
+  CAF_CHECK(oversized.error().code() == errc::invalid_argument);
+  CAF_CHECK_EQUAL(wal->last_sequence(), 0u);
   CAF_REQUIRE(wal->append("still fine").ok());
   CAF_CHECK(wal->health().ok());
 }

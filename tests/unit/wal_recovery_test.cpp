@@ -297,9 +297,9 @@ CAF_TEST(damage in the last record of the last segment is a torn tail) {
   CAF_CHECK(report.truncated());
   CAF_CHECK_EQUAL(report.tail_file, last_path);
   CAF_CHECK_EQUAL(report.dropped_bytes, encoded_record_bytes(500));
-  CAF_CHECK_EQUAL(report.tail_damage,
-                  "offset " + std::to_string(bytes.size() - encoded_record_bytes(500)) +
-                      ": crc mismatch");
+  CAF_CHECK_EQUAL(
+      report.tail_damage,
+      "offset " + std::to_string(bytes.size() - encoded_record_bytes(500)) + ": crc mismatch");
   CAF_CHECK_EQUAL((*reopened)->last_sequence(), last - 1);
 }
 
@@ -363,10 +363,10 @@ CAF_TEST(a missing middle segment is a continuity error) {
   auto opened = wal::log::open(opts);
   CAF_REQUIRE(!opened.ok());
   CAF_CHECK(opened.error().code() == errc::corruption);
-  CAF_CHECK_EQUAL(opened.error().message(),
-                  path(third) + " offset 0: segment starts at sequence " + std::to_string(third) +
-                      ", expected " + std::to_string(second) + " (" + segments[0] +
-                      " ends at " + std::to_string(second - 1) + ")");
+  CAF_CHECK_EQUAL(opened.error().message(), path(third) + " offset 0: segment starts at sequence " +
+                                                std::to_string(third) + ", expected " +
+                                                std::to_string(second) + " (" + segments[0] +
+                                                " ends at " + std::to_string(second - 1) + ")");
 }
 
 CAF_TEST(a header that disagrees with its file name is corruption) {
@@ -375,14 +375,17 @@ CAF_TEST(a header that disagrees with its file name is corruption) {
   auto opened = wal::log::open(opts);
   CAF_REQUIRE(!opened.ok());
   CAF_CHECK_EQUAL(opened.error().message(),
-                  path(2) + " offset 0: segment header says first sequence 3, the file name "
-                            "says 2");
+                  path(2) +
+                      " offset 0: segment header says first sequence 3, the file name "
+                      "says 2");
 }
 
 CAF_TEST(ignorable unknown records are skipped and unknown ones are corruption) {
   uint8_t ignorable = static_cast<uint8_t>((9 << type_shift) | flag_ignorable);
   install(fs, "/wal", segment_file_name(1),
-          raw_segment(1, {{1, data_only, "one"}, {2, ignorable, "future"}, {3, data_commit, "three"},
+          raw_segment(1, {{1, data_only, "one"},
+                          {2, ignorable, "future"},
+                          {3, data_commit, "three"},
                           {4, static_cast<uint8_t>(ignorable | flag_commit), "marker"}}));
   {
     auto wal = wal::log::open(opts);
@@ -397,13 +400,13 @@ CAF_TEST(ignorable unknown records are skipped and unknown ones are corruption) 
     CAF_CHECK_EQUAL(next->first, 5u);
   }
   uint8_t unknown = static_cast<uint8_t>(9 << type_shift);
-  auto bad = raw_segment(1, {{1, data_commit, "one"}, {2, static_cast<uint8_t>(unknown | flag_commit), "future"},
+  auto bad = raw_segment(1, {{1, data_commit, "one"},
+                             {2, static_cast<uint8_t>(unknown | flag_commit), "future"},
                              {3, data_commit, "three"}});
   install(fs, "/wal", segment_file_name(1), bad);
   auto opened = wal::log::open(opts);
   CAF_REQUIRE(!opened.ok());
-  CAF_CHECK_EQUAL(opened.error().message(),
-                  path(1) + " offset 40: invalid or unknown record type");
+  CAF_CHECK_EQUAL(opened.error().message(), path(1) + " offset 40: invalid or unknown record type");
 }
 
 CAF_TEST(a segment of a newer format version is refused) {
@@ -415,8 +418,9 @@ CAF_TEST(a segment of a newer format version is refused) {
   CAF_REQUIRE(!opened.ok());
   CAF_CHECK(opened.error().code() == errc::version_mismatch);
   CAF_CHECK_EQUAL(opened.error().message(),
-                  path(1) + " offset 0: segment header: unsupported format version 2, this "
-                            "build reads version 1");
+                  path(1) +
+                      " offset 0: segment header: unsupported format version 2, this "
+                      "build reads version 1");
 }
 
 CAF_TEST(an unfinished transaction at the end of the log is dropped whole) {
@@ -443,8 +447,9 @@ CAF_TEST(a sealed segment that ends inside a transaction is corruption) {
   auto opened = wal::log::open(opts);
   CAF_REQUIRE(!opened.ok());
   CAF_CHECK_EQUAL(opened.error().message(),
-                  path(1) + " offset 40: segment ends inside a transaction (sequences 2..2 "
-                            "have no commit)");
+                  path(1) +
+                      " offset 40: segment ends inside a transaction (sequences 2..2 "
+                      "have no commit)");
 }
 
 CAF_TEST(a last segment torn inside its header starts over) {

@@ -85,7 +85,8 @@ CAF_TEST(drop_before removes whole segments below the sequence) {
   auto gone = wal->read_from(36);
   CAF_REQUIRE(!gone.ok());
   CAF_CHECK(gone.error().code() == errc::not_retained);
-  CAF_CHECK_EQUAL(gone.error().message(), "sequence 36 is no longer retained; first retained is 37");
+  CAF_CHECK_EQUAL(gone.error().message(),
+                  "sequence 36 is no longer retained; first retained is 37");
   // Nothing is dropped twice; reopening agrees.
   auto twice = wal->drop_before(40);
   CAF_REQUIRE(twice.ok());
@@ -223,7 +224,8 @@ CAF_TEST(cursors stay safe while retention runs concurrently with appends) {
       while ((st = reader->read(batch, 16)).ok() && writing) {
         if (batch.empty()) std::this_thread::yield();
         for (const auto& record : batch)
-          bad_records += record.sequence != expected++ || record.payload != payload(record.sequence);
+          bad_records +=
+              record.sequence != expected++ || record.payload != payload(record.sequence);
         records_read += batch.size();
       }
       if (st.ok()) continue;

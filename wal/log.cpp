@@ -1,0 +1,257 @@
+#include "wal/log.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+#include "wal/format.hpp"
+#include "wal/segment.hpp"
+#include "wal/segment_catalog.hpp"
+
+namespace walrus::wal {
+
+namespace {
+
+constexpr uint64_t min_segment_bytes = 4096;
+// The write buffer holds one framed transaction (at most
+// max_transaction_bytes); grown beyond this for a large one, it is released
+// at the next smaller append.
+constexpr size_t kept_buffer_bytes = size_t{16} << 20;
+
+status check_options(const options& opts) {
+  auto invalid = [](std::string what) { return status{errc::invalid_argument, std::move(what)}; };
+  if (opts.dir.empty()) return invalid("options.dir is empty");
+  if (opts.segment_bytes < min_segment_bytes)
+    return invalid("options.segment_bytes is " + std::to_string(opts.segment_bytes) +
+                   ", the minimum is " + std::to_string(min_segment_bytes));
+  bool interval = opts.sync.mode == sync_policy::kind::interval;
+  if (interval != (opts.sync.interval.count() > 0))
+    return invalid("sync policy " + opts.sync.to_string() +
+                   ": the interval must be > 0 exactly for interval:<ms>");
+  if (opts.max_retained_age.count() < 0) return invalid("options.max_retained_age is negative");
+  if (opts.cursor_chunk_bytes < 4096) return invalid("options.cursor_chunk_bytes is below 4096");
+  return ok_status();
+}
+
+}  // namespace
+
+result<std::unique_ptr<log>> log::open(const options& opts) {
+  if (auto st = check_options(opts); !st.ok()) return st;
+  file_system& fs = opts.fs != nullptr ? *opts.fs : posix_file_system();
+  recovery_options how;
+  how.mode = opts.recovery;
+  how.verify_all_segments = opts.verify_all_segments;
+  how.durable = opts.sync.mode != sync_policy::kind::none;
+  auto recovered = recover(fs, opts.dir, how);
+  if (!recovered) return recovered.error();
+  std::unique_ptr<log> opened{new log(opts, std::move(*recovered))};
+  if (opened->options_.sync.mode == sync_policy::kind::interval) opened->start_interval_thread();
+  return opened;
+}
+
+log::log(options opts, recovered_log recovered)
+    : options_(std::move(opts)),
+      fs_(options_.fs != nullptr ? *options_.fs : posix_file_system()),
+      recovery_(std::move(recovered.report)),
+      active_file_(std::move(recovered.active_file)) {
+  assert(active_file_ != nullptr);
+  assert(!recovered.segments.empty());
+  const segment_entry& active = recovered.segments.back();
+  active_first_ = active.first_sequence;
+  active_size_ = active.size_bytes;
+  last_written_ = active.last_sequence;
+  // Recovery synced what it kept (or the policy is none): all of it counts
+  // as durable.
+  catalog_ = std::make_shared<segment_catalog>(fs_, options_.dir, std::move(recovered.segments),
+                                               last_written_);
+  last_notified_ = last_written_;
+}
+
+log::~log() {
+  (void)close();
+}
+
+char* log::reserve_buffer(size_t bytes) {
+  bool oversized = buffer_capacity_ > kept_buffer_bytes && bytes <= kept_buffer_bytes;
+  if (bytes > buffer_capacity_ || oversized) {
+    size_t capacity = std::max(bytes, size_t{64} << 10);
+    buffer_.reset(new char[capacity]);
+    buffer_capacity_ = capacity;
+  }
+  assert(buffer_capacity_ >= bytes);
+  return buffer_.get();
+}
+
+result<sequence_range> log::append(const std::string_view* payloads, size_t count) {
+  if (count == 0) return status{errc::invalid_argument, "append of an empty transaction"};
+  assert(payloads != nullptr);
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (payloads[i].size() > max_payload_bytes)
+      return status{errc::invalid_argument,
+                    "payload " + std::to_string(i) + " of " + std::to_string(count) + " is " +
+                        std::to_string(payloads[i].size()) + " bytes; the maximum is " +
+                        std::to_string(max_payload_bytes)};
+    bytes += encoded_record_bytes(payloads[i].size());
+  }
+  if (bytes > max_transaction_bytes)
+    return status{errc::invalid_argument, "transaction of " + std::to_string(count) +
+                                              " records is " + std::to_string(bytes) +
+                                              " bytes framed; the maximum is " +
+                                              std::to_string(max_transaction_bytes)};
+  sequence_range range;
+  bool rolled = false;
+  {
+    std::lock_guard<std::mutex> guard{write_mu_};
+    if (closed_) return status{errc::closed, "log " + options_.dir + " is closed"};
+    if (failed()) return failure();
+    if (auto st = write_transaction(payloads, count, bytes, range, rolled); !st.ok()) return st;
+  }
+  if (options_.sync.mode == sync_policy::kind::group)
+    if (auto st = sync_until(range.last, false); !st.ok()) return st;
+  stat_appends_.fetch_add(1, std::memory_order_relaxed);
+  notify_hook();
+  if (rolled) enforce_caps_after_roll();
+  assert(range.last - range.first + 1 == count);
+  return range;
+}
+
+// Under write_mu_: rolls if needed, frames the records and writes them.
+status log::write_transaction(const std::string_view* payloads, size_t count, uint64_t bytes,
+                              sequence_range& range, bool& rolled) {
+  bool active_has_records = last_written_ >= active_first_;
+  if (active_has_records && active_size_ + bytes > options_.segment_bytes) {
+    if (auto st = roll(); !st.ok()) return st;
+    rolled = true;
+  }
+  range.first = last_written_ + 1;
+  range.last = last_written_ + count;
+  char* buffer = reserve_buffer(static_cast<size_t>(bytes));
+  char* out = buffer;
+  for (size_t i = 0; i < count; ++i) {
+    uint8_t flags = make_flags(record_type::data, i + 1 == count);
+    out = encode_record(out, range.first + i, flags, payloads[i]);
+  }
+  assert(static_cast<uint64_t>(out - buffer) == bytes);
+  if (auto st = active_file_->append(buffer, static_cast<size_t>(bytes)); !st.ok())
+    return fail(std::move(st));
+  active_size_ += bytes;
+  last_written_ = range.last;
+  catalog_->record_written(active_size_, last_written_);
+  stat_records_.fetch_add(count, std::memory_order_relaxed);
+  stat_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  switch (options_.sync.mode) {
+    case sync_policy::kind::always:
+      stat_syncs_.fetch_add(1, std::memory_order_relaxed);
+      if (auto st = active_file_->sync(); !st.ok()) return fail(std::move(st));
+      catalog_->publish_durable(last_written_);
+      break;
+    case sync_policy::kind::none: catalog_->publish_durable(last_written_); break;
+    case sync_policy::kind::group:
+    case sync_policy::kind::interval: break;
+  }
+  return ok_status();
+}
+
+// Under write_mu_: seals the active segment and starts the next one. Every
+// policy but `none` syncs the old segment first, so records never become
+// durable out of order, and makes the new file's directory entry durable.
+status log::roll() {
+  assert(last_written_ >= active_first_);
+  bool durable = options_.sync.mode != sync_policy::kind::none;
+  if (durable) {
+    stat_syncs_.fetch_add(1, std::memory_order_relaxed);
+    if (auto st = active_file_->sync(); !st.ok()) return fail(std::move(st));
+    catalog_->publish_durable(last_written_);
+  }
+  uint64_t first = last_written_ + 1;
+  auto created = create_segment(fs_, options_.dir, first, durable);
+  if (!created) return fail(std::move(created).error());
+  if (!durable)
+    if (auto st = park_unsynced(std::move(active_file_)); !st.ok()) return st;
+  active_file_ = std::move(*created);
+  active_first_ = first;
+  active_size_ = segment_header_bytes;
+  segment_entry next;
+  next.first_sequence = first;
+  next.last_sequence = first - 1;
+  next.size_bytes = segment_header_bytes;
+  next.path = join_path(options_.dir, segment_file_name(first));
+  next.active = true;
+  catalog_->roll(std::move(next));
+  stat_rolls_.fetch_add(1, std::memory_order_relaxed);
+  return ok_status();
+}
+
+// Under write_mu_, policy `none`: remembers a sealed segment for sync().
+status log::park_unsynced(std::shared_ptr<file> sealed) {
+  assert(options_.sync.mode == sync_policy::kind::none);
+  uint64_t first_retained = catalog_->first_sequence();
+  auto dropped = [&](const unsynced_segment& s) { return s.first_sequence < first_retained; };
+  unsynced_sealed_.erase(std::remove_if(unsynced_sealed_.begin(), unsynced_sealed_.end(), dropped),
+                         unsynced_sealed_.end());
+  unsynced_sealed_.push_back({active_first_, std::move(sealed)});
+  dir_unsynced_ = true;
+  if (unsynced_sealed_.size() <= max_unsynced_sealed) return ok_status();
+  stat_syncs_.fetch_add(1, std::memory_order_relaxed);
+  if (auto st = unsynced_sealed_.front().handle->sync(); !st.ok()) return fail(std::move(st));
+  unsynced_sealed_.erase(unsynced_sealed_.begin());
+  assert(unsynced_sealed_.size() == max_unsynced_sealed);
+  return ok_status();
+}
+
+uint64_t log::durable_sequence() const {
+  return catalog_->durable_sequence();
+}
+
+uint64_t log::last_sequence() const {
+  return catalog_->last_sequence();
+}
+
+uint64_t log::first_sequence() const {
+  return catalog_->first_sequence();
+}
+
+uint64_t log::retained_bytes() const {
+  return catalog_->total_bytes();
+}
+
+status log::health() const {
+  if (failed()) return failure();
+  std::lock_guard<std::mutex> guard{write_mu_};
+  if (closed_) return status{errc::closed, "log " + options_.dir + " is closed"};
+  return ok_status();
+}
+
+log_stats log::stats() const {
+  log_stats out;
+  out.appends = stat_appends_.load(std::memory_order_relaxed);
+  out.records = stat_records_.load(std::memory_order_relaxed);
+  out.bytes_written = stat_bytes_.load(std::memory_order_relaxed);
+  out.syncs = stat_syncs_.load(std::memory_order_relaxed);
+  out.rolls = stat_rolls_.load(std::memory_order_relaxed);
+  return out;
+}
+
+result<cursor> log::read_from(uint64_t sequence) const {
+  if (sequence == 0) return status{errc::invalid_argument, "read_from(0): sequences start at 1"};
+  auto segment = catalog_->segment_for(sequence);  // checks retention and range
+  if (!segment) return segment.error();
+  return cursor{catalog_, sequence, options_.cursor_chunk_bytes};
+}
+
+status log::close() {
+  {
+    std::lock_guard<std::mutex> guard{write_mu_};
+    if (closed_) return ok_status();
+    closed_ = true;
+  }
+  stop_interval_thread();
+  if (failed()) return failure();
+  if (options_.sync.mode == sync_policy::kind::none) return ok_status();
+  // Appends are refused now; a last round makes everything written durable.
+  auto st = sync_until(catalog_->last_sequence(), false);
+  notify_hook();
+  return st;
+}
+
+}  // namespace walrus::wal
