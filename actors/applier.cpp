@@ -81,26 +81,36 @@ void send_nack(self_ptr self, uint64_t from, const status& why) {
   caf::anon_send(st.upstream, nack_atom_v, nack{from, why.code(), why.message()});
 }
 
-// Decompresses and verifies `b` into st.plain / st.views.
+// Decompresses (unless uncompressed) and verifies `b`; st.views then point
+// into `b` or st.plain.
 status verify(applier_state& st, const batch& b) {
   auto id = codec::codec_id_from_wire(b.codec);
   if (!id) return id.error();
-  auto& codec = st.codecs[static_cast<size_t>(*id)];
-  if (!codec) {
-    auto made = codec::make_codec(*id);
-    if (!made) return made.error();
-    codec = std::move(*made);
+  std::string_view plain = b.entries;
+  if (*id != codec::codec_id::none || b.entries.size() > st.cfg.max_batch_bytes) {
+    auto& codec = st.codecs[static_cast<size_t>(*id)];
+    if (!codec) {
+      auto made = codec::make_codec(*id);
+      if (!made) return made.error();
+      codec = std::move(*made);
+    }
+    if (auto st2 =
+            codec->decompress(b.entries, b.uncompressed_size, st.cfg.max_batch_bytes, st.plain);
+        !st2.ok())
+      return st2;
+    plain = st.plain;
+  } else if (b.entries.size() != b.uncompressed_size) {
+    return status{errc::malformed_frame, "batch " + std::to_string(b.first_sequence) +
+                                             " declares " + std::to_string(b.uncompressed_size) +
+                                             " bytes but holds " +
+                                             std::to_string(b.entries.size())};
   }
-  if (auto st2 =
-          codec->decompress(b.entries, b.uncompressed_size, st.cfg.max_batch_bytes, st.plain);
-      !st2.ok())
-    return st2;
-  if (auto crc = crc32c::value(st.plain); crc != b.crc32c)
+  if (auto crc = crc32c::value(plain); crc != b.crc32c)
     return status{errc::checksum_mismatch, "batch " + std::to_string(b.first_sequence) + ".." +
                                                std::to_string(b.last_sequence) +
                                                ": crc32c of the entries differs"};
   auto count = b.last_sequence - b.first_sequence + 1;
-  if (auto parsed = codec::parse_entries(st.plain, b.commit_flags, count, st.views); !parsed.ok())
+  if (auto parsed = codec::parse_entries(plain, b.commit_flags, count, st.views); !parsed.ok())
     return parsed;
   // Commit flags must agree with the fragment mark.
   for (uint64_t i = 0; i < count; ++i) {

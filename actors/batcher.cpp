@@ -115,9 +115,15 @@ void seal(self_ptr self, uint64_t k, fragment part) {
   b.part = part;
   b.uncompressed_size = static_cast<uint32_t>(bytes);
   b.crc32c = crc32c::value(blob);
-  if (auto compressed = st.codec->compress(blob, b.entries); !compressed.ok()) {
-    fail(self, compressed);
-    return;
+  if (st.codec->id() != codec::codec_id::none) {
+    if (auto compressed = st.codec->compress(blob, b.entries); !compressed.ok()) {
+      fail(self, compressed);
+      return;
+    }
+  } else if (k == open.count) {
+    b.entries = std::move(open.entries);  // uncompressed: hand the bytes over, no copy
+  } else {
+    b.entries.assign(blob.data(), blob.size());
   }
   b.commit_flags.assign(open.commit_flags.data(), (k + 7) / 8);
   if (k % 8 != 0)

@@ -1,0 +1,71 @@
+// walrus-bench: benchmarks that need the whole system (docs/benchmarks.md).
+//
+//   walrus-bench pipeline [--quick] [--dir DIR]
+//     in-process primary -> replica throughput for 100 B, 1 KiB and 16 KiB
+//     entries, codecs none/snappy/zstd, 1 and 3 replicas; then append ->
+//     applied latency at fixed rates.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "apps/walrus-bench/pipeline.hpp"
+
+#include <unistd.h>
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr, "usage: walrus-bench pipeline [--quick] [--dir DIR]\n");
+  return 2;
+}
+
+int pipeline(int argc, char** argv) {
+  walrus::bench::pipeline_options base;
+  bool quick = false;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+      base.dir = argv[++i];
+    } else {
+      std::fprintf(stderr, "walrus-bench: unknown option '%s'\n", argv[i]);
+      return usage();
+    }
+  }
+  if (quick) base.bytes = 16ull << 20;
+  std::printf("%-8s %-7s %-8s %14s %10s %10s\n", "entry", "codec", "replicas", "entries/s",
+              "MB/s", "seconds");
+  for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
+    for (const char* codec : {"none", "snappy", "zstd"}) {
+      for (size_t replicas : {size_t{1}, size_t{3}}) {
+        auto opt = base;
+        opt.entry_bytes = entry;
+        opt.tx_entries = entry >= 16384 ? 4 : 100;
+        opt.replicas = replicas;
+        opt.codec = *walrus::codec::parse_codec_config(codec);
+        auto r = walrus::bench::run_throughput(opt);
+        std::printf("%-8zu %-7s %-8zu %14.0f %10.1f %10.2f\n", entry, codec, replicas,
+                    r.entries_per_second, r.megabytes_per_second, r.seconds);
+        std::fflush(stdout);
+      }
+    }
+  }
+  std::printf("\n%-8s %-7s %-10s %10s %10s %10s %9s\n", "entry", "codec", "rate/s", "p50 us",
+              "p99 us", "max us", "samples");
+  for (uint64_t rate : {uint64_t{10000}, uint64_t{100000}}) {
+    auto opt = base;
+    auto r = walrus::bench::run_latency(opt, rate, quick ? 1.0 : 5.0);
+    std::printf("%-8zu %-7s %-10lu %10.1f %10.1f %10.1f %9lu\n", opt.entry_bytes, "none", rate,
+                r.p50_us, r.p99_us, r.max_us, r.samples);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  if (std::strcmp(argv[1], "pipeline") == 0) return pipeline(argc - 2, argv + 2);
+  return usage();
+}

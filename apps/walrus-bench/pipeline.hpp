@@ -1,0 +1,41 @@
+// The in-process pipeline benchmark of walrus-bench (docs/benchmarks.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "codec/codec.hpp"
+
+namespace walrus::bench {
+
+struct pipeline_options {
+  std::string dir = "/tmp";   // logs go to a fresh folder below, removed afterwards
+  size_t entry_bytes = 100;
+  size_t tx_entries = 100;    // entries per append (one transaction)
+  uint64_t bytes = 512ull << 20;  // payload bytes to stream in a throughput run
+  size_t replicas = 1;
+  codec::codec_config codec;
+};
+
+struct throughput_result {
+  uint64_t entries = 0;
+  double seconds = 0;
+  double entries_per_second = 0;
+  double megabytes_per_second = 0;
+};
+
+struct latency_result {
+  uint64_t samples = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double max_us = 0;
+};
+
+// Streams `bytes` of entries and waits until every replica applied them.
+throughput_result run_throughput(const pipeline_options& opt);
+
+// Appends single-entry transactions at `rate` per second for `seconds`;
+// latency is append returned -> applied on the (first) replica.
+latency_result run_latency(const pipeline_options& opt, uint64_t rate, double seconds);
+
+}  // namespace walrus::bench
