@@ -127,31 +127,46 @@ status verify(applier_state& st, const batch& b) {
   return status{};
 }
 
-// Appends one whole transaction to the replica's WAL and applies it, each
-// only beyond its own position.
-status commit(applier_state& st, uint64_t first, const std::vector<std::string_view>& entries) {
-  assert(!entries.empty());
+// Writes whole transactions (entries[i] ends one when commits[i]) to the
+// replica's WAL with one write, skipping what the WAL already holds, then
+// applies each to the state machine beyond its applied sequence. Each sink
+// takes a transaction only past its own position: exactly once for each.
+status store_and_apply(applier_state& st, uint64_t first,
+                       const std::vector<std::string_view>& entries,
+                       const std::vector<bool>& commits) {
+  assert(!entries.empty() && entries.size() == commits.size() && commits.back());
   uint64_t last = first + entries.size() - 1;
   auto& log = *st.cfg.log;
   if (last > log.last_sequence()) {
-    if (first != log.last_sequence() + 1)
+    uint64_t held = log.last_sequence() >= first ? log.last_sequence() - first + 1 : 0;
+    if (first + held != log.last_sequence() + 1 || (held > 0 && !commits[held - 1]))
       return status{errc::sequence_gap,
                     "replica WAL ends at " + std::to_string(log.last_sequence()) +
-                        " but the next transaction starts at " + std::to_string(first)};
-    auto appended = log.append(entries);
+                        " but the transaction to store starts at " + std::to_string(first + held)};
+    std::string bits((entries.size() - held + 7) / 8, '\0');
+    for (size_t i = held; i < entries.size(); ++i)
+      if (commits[i])
+        bits[(i - held) / 8] = static_cast<char>(bits[(i - held) / 8] | (1 << ((i - held) % 8)));
+    auto appended = log.append_transactions(entries.data() + held, entries.size() - held, bits);
     if (!appended) return appended.error();
   }
-  if (last > st.cfg.machine->applied_sequence()) {
-    st.tx.first_sequence = first;
-    st.tx.entries = entries;
-    if (auto applied = st.cfg.machine->apply(st.tx); !applied.ok()) return applied;
+  auto& tx = st.tx;
+  tx.first_sequence = first;
+  tx.entries.clear();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    tx.entries.push_back(entries[i]);
+    if (!commits[i]) continue;
+    if (tx.last_sequence() > st.cfg.machine->applied_sequence())
+      if (auto applied = st.cfg.machine->apply(tx); !applied.ok()) return applied;
+    tx.first_sequence = tx.last_sequence() + 1;
+    tx.entries.clear();
   }
   st.received = last;
   return status{};
 }
 
+// Applies a verified batch; `skip` leading entries were received before.
 status apply_batch(applier_state& st, const batch& b, uint64_t skip) {
-  std::vector<std::string_view> entries;
   auto& views = st.views;
   if (b.part != fragment::none) {
     if (b.part == fragment::first) {
@@ -167,21 +182,23 @@ status apply_batch(applier_state& st, const batch& b, uint64_t skip) {
                     "transaction at " + std::to_string(st.pending.first_sequence) + " exceeds " +
                         std::to_string(st.cfg.max_transaction_bytes) + " bytes"};
     if (b.part != fragment::last) return status{};
-    entries.assign(st.pending.entries.begin(), st.pending.entries.end());
-    auto first = st.pending.first_sequence;
-    auto result = commit(st, first, entries);
+    std::vector<std::string_view> entries(st.pending.entries.begin(), st.pending.entries.end());
+    std::vector<bool> commits(entries.size(), false);
+    commits.back() = true;
+    auto result = store_and_apply(st, st.pending.first_sequence, entries, commits);
     st.pending.clear();
     return result;
   }
-  uint64_t tx_first = b.first_sequence + skip;
+  std::vector<std::string_view> entries;
+  std::vector<bool> commits;
+  entries.reserve(views.size() - skip);
+  commits.reserve(views.size() - skip);
   for (size_t i = skip; i < views.size(); ++i) {
     entries.push_back(views[i].payload);
-    if (!views[i].commit) continue;
-    if (auto st2 = commit(st, tx_first, entries); !st2.ok()) return st2;
-    tx_first += entries.size();
-    entries.clear();
+    commits.push_back(views[i].commit);
   }
-  return status{};
+  if (entries.empty()) return status{};
+  return store_and_apply(st, b.first_sequence + skip, entries, commits);
 }
 
 void on_batch(self_ptr self, const batch& b) {

@@ -49,7 +49,8 @@ std::string hmac_sha256(std::string_view key, std::string_view message) {
   // pass a valid pointer for the empty key, which HMAC defines as all zeros.
   static const unsigned char empty = 0;
   const void* key_data = key.empty() ? &empty : static_cast<const void*>(key.data());
-  const auto* data = message.empty() ? &empty : reinterpret_cast<const unsigned char*>(message.data());
+  const auto* data =
+      message.empty() ? &empty : reinterpret_cast<const unsigned char*>(message.data());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_bytes = 0;
   if (HMAC(EVP_sha256(), key_data, static_cast<int>(key.size()), data, message.size(), digest,
@@ -63,8 +64,7 @@ std::string hmac_sha256(std::string_view key, std::string_view message) {
 
 std::string replica_proof(std::string_view secret, std::string_view server_nonce,
                           std::string_view client_nonce, std::string_view replica_id) {
-  return hmac_sha256(secret,
-                     concat({replica_proof_label, server_nonce, client_nonce, replica_id}));
+  return hmac_sha256(secret, concat({replica_proof_label, server_nonce, client_nonce, replica_id}));
 }
 
 std::string primary_proof(std::string_view secret, std::string_view client_nonce,

@@ -1,5 +1,7 @@
 #include "actors/wire.hpp"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <algorithm>
 #include <cassert>
 #include <limits>
@@ -105,8 +107,8 @@ status encode_frame(const wire::Frame& frame, const codec::frame_encoder& encode
     return {errc::invalid_argument, "refusing to encode a Frame with no body"};
   auto body_bytes = frame.ByteSizeLong();
   if (body_bytes > encoder.max_frame_bytes())
-    return {errc::frame_too_large, std::string(frame_name(frame)) + " frame of " +
-                                       num(body_bytes) + " bytes exceeds the peer's limit of " +
+    return {errc::frame_too_large, std::string(frame_name(frame)) + " frame of " + num(body_bytes) +
+                                       " bytes exceeds the peer's limit of " +
                                        num(encoder.max_frame_bytes()) + " bytes"};
   auto size_before = out.size();
   out.reserve(size_before + codec::frame_header_bytes + body_bytes);
@@ -127,22 +129,32 @@ status decode_frame(std::string_view body, wire::Frame& out) {
   if (body.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
     return {errc::malformed_frame,
             "frame body of " + num(body.size()) + " bytes is too large to parse"};
-  if (!out.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+  bool parsed = false;
+  {
+    // Protobuf logs some parse failures (a string field that is not UTF-8)
+    // to stderr: a peer must not be able to write to our log. The status
+    // below reports the failure instead.
+    google::protobuf::LogSilencer quiet;
+    parsed = out.ParseFromArray(body.data(), static_cast<int>(body.size()));
+  }
+  if (!parsed) {
     out.Clear();
-    return {errc::malformed_frame, "frame body of " + num(body.size()) +
-                                       " bytes does not parse as walrus.wire.Frame (starts " +
-                                       hex_prefix(body, 8) + ")"};
+    return {errc::malformed_frame,
+            "frame body of " + num(body.size()) +
+                " bytes does not parse as walrus.wire.Frame (corrupt, truncated or a " +
+                "string that is not UTF-8; starts " + hex_prefix(body, 8) + ")"};
   }
   if (out.body_case() != body_case::BODY_NOT_SET) return ok_status();
   std::string fields;
-  const auto& unknown = out.unknown_fields();
+  const auto& unknown = out.GetReflection()->GetUnknownFields(out);
   for (int i = 0; i < unknown.field_count() && i < 4; ++i)
     fields += (i == 0 ? "" : ", ") + num(static_cast<uint64_t>(unknown.field(i).number()));
   out.Clear();
-  return {errc::unknown_frame,
-          "Frame of " + num(body.size()) + " bytes sets no body known to protocol version " +
-              num(protocol_version) +
-              (fields.empty() ? std::string(" (no fields at all)") : " (unknown fields " + fields + ")")};
+  return {errc::unknown_frame, "Frame of " + num(body.size()) +
+                                   " bytes sets no body known to protocol version " +
+                                   num(protocol_version) +
+                                   (fields.empty() ? std::string(" (no fields at all)")
+                                                   : " (unknown fields " + fields + ")")};
 }
 
 status check_session_frame(const wire::Frame& frame, peer_role sender) {
@@ -239,10 +251,9 @@ result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
                   name + ": codec " + (id ? std::string(codec::to_string(*id)) : num(wire_codec)) +
                       ", but the session negotiated " + codec::to_string(limits.codec)};
   if (in.uncompressed_size() > limits.max_uncompressed_bytes)
-    return status{errc::size_limit_exceeded, name + ": uncompressed_size " +
-                                                 num(in.uncompressed_size()) +
-                                                 " exceeds the limit of " +
-                                                 num(limits.max_uncompressed_bytes) + " bytes"};
+    return status{errc::size_limit_exceeded,
+                  name + ": uncompressed_size " + num(in.uncompressed_size()) +
+                      " exceeds the limit of " + num(limits.max_uncompressed_bytes) + " bytes"};
   // Every entry takes at least one byte (its length) of the blob.
   auto entries = last - first + 1;
   if (entries > in.uncompressed_size())
@@ -256,8 +267,8 @@ result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
                                              num(entries) + " entries"};
   auto part = static_cast<int>(in.fragment());
   if (part < static_cast<int>(fragment::none) || part > static_cast<int>(fragment::last))
-    return status{errc::malformed_frame,
-                  name + ": fragment " + std::to_string(part) + " is not NONE, FIRST, MIDDLE or LAST"};
+    return status{errc::malformed_frame, name + ": fragment " + std::to_string(part) +
+                                             " is not NONE, FIRST, MIDDLE or LAST"};
   batch out;
   out.first_sequence = first;
   out.last_sequence = last;
@@ -421,8 +432,7 @@ status validate(const primary_handshake_config& config) {
   return check_secret(config.secret);
 }
 
-primary_handshake::primary_handshake(primary_handshake_config config)
-    : config_(std::move(config)) {
+primary_handshake::primary_handshake(primary_handshake_config config) : config_(std::move(config)) {
   assert(validate(config_).ok());
 }
 
@@ -439,8 +449,8 @@ status primary_handshake::not_now(const char* frame) const {
   switch (phase_) {
     case phase::awaiting_hello: return violation(std::string(frame) + " before Hello");
     case phase::awaiting_auth_response:
-      return {errc::auth_failed, std::string("expected the AuthResponse to the Challenge, got ") +
-                                     frame};
+      return {errc::auth_failed,
+              std::string("expected the AuthResponse to the Challenge, got ") + frame};
     case phase::done: return violation(std::string(frame) + " after the handshake completed");
     case phase::failed: break;
   }
@@ -470,7 +480,8 @@ status primary_handshake::check_hello(const wire::Hello& hello) const {
                                         quoted(config_.cluster_id)};
   if (hello.replica_id().empty()) return violation("Hello without a replica_id");
   if (hello.start_sequence() == 0)
-    return violation("Hello.start_sequence is 0; sequences start at 1 (an empty replica asks for 1)");
+    return violation(
+        "Hello.start_sequence is 0; sequences start at 1 (an empty replica asks for 1)");
   if (hello.max_frame_bytes() < min_max_frame_bytes)
     return violation("Hello.max_frame_bytes " + num(hello.max_frame_bytes()) +
                      " is below the minimum of " + num(min_max_frame_bytes) + " bytes");
@@ -513,13 +524,12 @@ result<primary_step> primary_handshake::on_auth_response(const wire::AuthRespons
   if (phase_ != phase::awaiting_auth_response) return fail(not_now("AuthResponse"));
   assert(config_.secret && server_nonce_.size() == auth::nonce_bytes);
   if (response.proof().empty())
-    return fail({errc::auth_failed, "AuthResponse of replica " + quoted(session_.replica_id) +
-                                        " carries no proof"});
+    return fail({errc::auth_failed,
+                 "AuthResponse of replica " + quoted(session_.replica_id) + " carries no proof"});
   auto expected =
       auth::replica_proof(*config_.secret, server_nonce_, client_nonce_, session_.replica_id);
   if (!auth::proof_matches(expected, response.proof()))
-    return fail({errc::auth_failed, "AuthResponse proof of replica " +
-                                        quoted(session_.replica_id) +
+    return fail({errc::auth_failed, "AuthResponse proof of replica " + quoted(session_.replica_id) +
                                         " is wrong: the replica does not know the secret"});
   return welcome(first_retained, last_durable);
 }
@@ -549,7 +559,8 @@ result<primary_step> primary_handshake::welcome(uint64_t first_retained, uint64_
   out.set_start_sequence(start);
   out.set_first_retained(first_retained);
   out.set_last_sequence(last_durable);
-  if (config_.secret) out.set_proof(auth::primary_proof(*config_.secret, client_nonce_, server_nonce_));
+  if (config_.secret)
+    out.set_proof(auth::primary_proof(*config_.secret, client_nonce_, server_nonce_));
   out.set_heartbeat_interval_ms(config_.heartbeat_interval_ms);
   phase_ = phase::done;
   step.session = session_;
@@ -567,8 +578,7 @@ status validate(const replica_handshake_config& config) {
   return check_secret(config.secret);
 }
 
-replica_handshake::replica_handshake(replica_handshake_config config)
-    : config_(std::move(config)) {
+replica_handshake::replica_handshake(replica_handshake_config config) : config_(std::move(config)) {
   assert(validate(config_).ok());
 }
 
@@ -637,8 +647,8 @@ result<wire::Frame> replica_handshake::on_challenge(const wire::Challenge& chall
   if (phase_ != phase::awaiting_welcome) return fail(not_now("Challenge"));
   if (!server_nonce_.empty()) return fail(violation("a second Challenge"));
   if (!config_.secret)
-    return fail({errc::auth_failed,
-                 "the primary requires authentication but this replica has no secret"});
+    return fail(
+        {errc::auth_failed, "the primary requires authentication but this replica has no secret"});
   if (challenge.server_nonce().size() != auth::nonce_bytes)
     return fail({errc::auth_failed, "Challenge.server_nonce has " +
                                         num(challenge.server_nonce().size()) + " bytes, expected " +
@@ -653,13 +663,15 @@ result<wire::Frame> replica_handshake::on_challenge(const wire::Challenge& chall
 status replica_handshake::check_welcome_proof(const wire::Welcome& welcome) const {
   if (!config_.secret) return ok_status();  // a proof we cannot check is ignored
   if (server_nonce_.empty())
-    return {errc::auth_failed, "Welcome without a Challenge, but this replica requires the "
-                               "primary to authenticate"};
+    return {errc::auth_failed,
+            "Welcome without a Challenge, but this replica requires the "
+            "primary to authenticate"};
   auto expected = auth::primary_proof(*config_.secret, client_nonce_, server_nonce_);
   if (!auth::proof_matches(expected, welcome.proof()))
-    return {errc::auth_failed, welcome.proof().empty()
-                                   ? "Welcome carries no proof"
-                                   : "Welcome proof is wrong: the primary does not know the secret"};
+    return {errc::auth_failed,
+            welcome.proof().empty()
+                ? "Welcome carries no proof"
+                : "Welcome proof is wrong: the primary does not know the secret"};
   return ok_status();
 }
 

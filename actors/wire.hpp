@@ -246,7 +246,7 @@ struct replica_handshake_config {
   // Codecs the replica decodes, in its order of preference (none is implied).
   std::vector<codec::codec_id> codecs{codec::codec_id::none};
   uint32_t max_frame_bytes = codec::default_max_frame_bytes;  // the replica accepts
-  std::optional<std::string> secret;  // set: the primary must prove it too
+  std::optional<std::string> secret;                          // set: the primary must prove it too
 };
 
 // errc::invalid_argument naming the field: an empty cluster_id or

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/bitmap.hpp"
 #include "base/status.hpp"
 
 namespace walrus::codec {
@@ -39,7 +40,7 @@ void append_entries(std::string& dst, std::string& dst_flags, uint64_t dst_count
                     std::string_view src, std::string_view src_flags, uint64_t src_count);
 
 inline bool commit_bit(std::string_view flags, uint64_t i) noexcept {
-  return i / 8 < flags.size() && (static_cast<uint8_t>(flags[i / 8]) >> (i % 8)) & 1u;
+  return test_bit(flags, i);
 }
 
 // The encoded size of one entry.

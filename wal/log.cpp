@@ -1,5 +1,7 @@
 #include "wal/log.hpp"
 
+#include "base/bitmap.hpp"
+
 #include <algorithm>
 #include <cassert>
 
@@ -82,6 +84,19 @@ char* log::reserve_buffer(size_t bytes) {
 }
 
 result<sequence_range> log::append(const std::string_view* payloads, size_t count) {
+  return append_records(payloads, count, {});
+}
+
+result<sequence_range> log::append_transactions(const std::string_view* payloads, size_t count,
+                                                std::string_view commit_bits) {
+  if (count == 0 || !test_bit(commit_bits, count - 1))
+    return status{errc::invalid_argument, "the last record of a batch of transactions must commit"};
+  return append_records(payloads, count, commit_bits);
+}
+
+// An empty `commit_bits` means one transaction: only the last record commits.
+result<sequence_range> log::append_records(const std::string_view* payloads, size_t count,
+                                           std::string_view commit_bits) {
   if (count == 0) return status{errc::invalid_argument, "append of an empty transaction"};
   assert(payloads != nullptr);
   uint64_t bytes = 0;
@@ -104,7 +119,8 @@ result<sequence_range> log::append(const std::string_view* payloads, size_t coun
     std::lock_guard<std::mutex> guard{write_mu_};
     if (closed_) return status{errc::closed, "log " + options_.dir + " is closed"};
     if (failed()) return failure();
-    if (auto st = write_transaction(payloads, count, bytes, range, rolled); !st.ok()) return st;
+    if (auto st = write_transaction(payloads, count, commit_bits, bytes, range, rolled); !st.ok())
+      return st;
   }
   if (options_.sync.mode == sync_policy::kind::group)
     if (auto st = sync_until(range.last, false); !st.ok()) return st;
@@ -116,8 +132,9 @@ result<sequence_range> log::append(const std::string_view* payloads, size_t coun
 }
 
 // Under write_mu_: rolls if needed, frames the records and writes them.
-status log::write_transaction(const std::string_view* payloads, size_t count, uint64_t bytes,
-                              sequence_range& range, bool& rolled) {
+status log::write_transaction(const std::string_view* payloads, size_t count,
+                              std::string_view commit_bits, uint64_t bytes, sequence_range& range,
+                              bool& rolled) {
   bool active_has_records = last_written_ >= active_first_;
   if (active_has_records && active_size_ + bytes > options_.segment_bytes) {
     if (auto st = roll(); !st.ok()) return st;
@@ -128,7 +145,8 @@ status log::write_transaction(const std::string_view* payloads, size_t count, ui
   char* buffer = reserve_buffer(static_cast<size_t>(bytes));
   char* out = buffer;
   for (size_t i = 0; i < count; ++i) {
-    uint8_t flags = make_flags(record_type::data, i + 1 == count);
+    bool commit = i + 1 == count || test_bit(commit_bits, i);
+    uint8_t flags = make_flags(record_type::data, commit);
     out = encode_record(out, range.first + i, flags, payloads[i]);
   }
   assert(static_cast<uint64_t>(out - buffer) == bytes);

@@ -105,6 +105,15 @@ class log {
     return append(&payload, 1);
   }
 
+  // Appends several consecutive transactions with one write (a replica
+  // storing a batch): record i ends a transaction when bit i % 8 of byte
+  // i / 8 of `commit_bits` is set; the last record must end one. The same
+  // rules as append() apply to the whole call: it never spans segments and
+  // is durable as one unit.
+  [[nodiscard]] result<sequence_range> append_transactions(const std::string_view* payloads,
+                                                           size_t count,
+                                                           std::string_view commit_bits);
+
   // Syncs everything appended so far, under every policy (also `none`).
   [[nodiscard]] status sync();
 
@@ -147,8 +156,11 @@ class log {
   log(options opts, recovered_log recovered);
 
   // log.cpp: the write path.
+  [[nodiscard]] result<sequence_range> append_records(const std::string_view* payloads,
+                                                      size_t count, std::string_view commit_bits);
   [[nodiscard]] status write_transaction(const std::string_view* payloads, size_t count,
-                                         uint64_t bytes, sequence_range& range, bool& rolled);
+                                         std::string_view commit_bits, uint64_t bytes,
+                                         sequence_range& range, bool& rolled);
   [[nodiscard]] status roll();
   [[nodiscard]] status park_unsynced(std::shared_ptr<file> sealed);
   char* reserve_buffer(size_t bytes);

@@ -237,6 +237,29 @@ CAF_TEST(numbering continues after reopen) {
   CAF_CHECK_EQUAL(next->first, 11u);
 }
 
+CAF_TEST(several transactions go in one append with their commit flags) {
+  auto wal = open();
+  std::vector<std::string> payloads{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+  std::vector<std::string_view> views(payloads.begin(), payloads.end());
+  // Transactions [a], [b c d], [e .. i], [j]: commits at 0, 3, 8, 9.
+  std::string bits{static_cast<char>(0x09), static_cast<char>(0x03)};
+  auto range = wal->append_transactions(views.data(), views.size(), bits);
+  CAF_REQUIRE(range.ok());
+  CAF_CHECK_EQUAL(range->first, 1u);
+  CAF_CHECK_EQUAL(range->last, 10u);
+  CAF_CHECK_EQUAL(fs.write_calls(), 1u + 1u);  // the segment header, then one write
+  auto records = read_all(*wal, 1);
+  CAF_REQUIRE_EQUAL(records.size(), 10u);
+  for (size_t i = 0; i < records.size(); ++i) {
+    CAF_CHECK_EQUAL(records[i].payload, payloads[i]);
+    CAF_CHECK_EQUAL(records[i].commit, i == 0 || i == 3 || i == 8 || i == 9);
+  }
+  // The last record must end a transaction.
+  auto refused = wal->append_transactions(views.data(), 2, std::string(1, '\x01'));
+  CAF_CHECK(refused.error().code() == errc::invalid_argument);
+  CAF_CHECK_EQUAL(wal->last_sequence(), 10u);
+}
+
 CAF_TEST(invalid options are refused) {
   opts.segment_bytes = 100;
   auto opened = wal::log::open(opts);
