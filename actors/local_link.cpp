@@ -30,8 +30,12 @@ local_link_actor::behavior_type local_link(self_ptr self, local_link_config cfg,
       .then(
           [self, timeout](const replica_status& rs) {
             auto start = rs.durable_sequence + 1;
-            self->request(self->state.cfg.primary, timeout, attach_atom_v,
-                          self->state.cfg.replica_id, start, caf::actor_cast<transport_actor>(self))
+            session_request req;
+            req.replica_id = self->state.cfg.replica_id;
+            req.start_sequence = start;
+            req.codec = static_cast<uint8_t>(self->state.cfg.codec);
+            self->request(self->state.cfg.primary, timeout, attach_atom_v, std::move(req),
+                          caf::actor_cast<transport_actor>(self))
                 .then(
                     [self](uint64_t primary_sequence) {
                       self->send(self->state.applier, connected_atom_v, true, primary_sequence);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "caf/actor_system.hpp"
+#include "codec/codec.hpp"
 #include "messages/interfaces.hpp"
 
 namespace walrus {
@@ -20,6 +21,8 @@ struct local_link_config {
   primary_actor primary;
   // Fault injection for tests: a batch for which this answers true is lost.
   std::function<bool(const batch&)> drop;
+  // The session's codec (what a handshake would have negotiated).
+  codec::codec_id codec = codec::codec_id::none;
 };
 
 // (stall_atom, true) holds every batch, as a replica that stopped reading

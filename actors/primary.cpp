@@ -8,6 +8,7 @@
 #include "caf/actor_cast.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
+#include "codec/codec.hpp"
 #include "messages/error.hpp"
 
 namespace walrus {
@@ -46,8 +47,9 @@ supervisor_config restart_limits(const primary_config& cfg, std::string name,
   return out;
 }
 
-supervisor_actor spawn_session(self_ptr self, const std::string& replica, uint64_t start,
+supervisor_actor spawn_session(self_ptr self, const session_request& req,
                                const transport_actor& link) {
+  const auto& replica = req.replica_id;
   auto& st = self->state;
   auto cfg = restart_limits(st.cfg, "session " + replica, restart_strategy::rest_for_one);
   tailer_config tc{replica, st.log, st.watch, st.cfg.max_block_bytes};
@@ -56,7 +58,15 @@ supervisor_actor spawn_session(self_ptr self, const std::string& replica, uint64
                                     }});
   batcher_config bc = st.cfg.session;
   bc.replica_id = replica;
-  bc.start_sequence = start;
+  bc.start_sequence = req.start_sequence;
+  auto negotiated = static_cast<codec::codec_id>(req.codec);
+  if (negotiated != bc.codec.id)
+    bc.codec = codec::codec_config{
+        negotiated, negotiated == codec::codec_id::zstd ? codec::default_zstd_level : 0};
+  if (req.max_batch_bytes > 0 && req.max_batch_bytes < bc.max_batch_bytes) {
+    bc.max_batch_bytes = req.max_batch_bytes;
+    bc.window_bytes = std::max(bc.window_bytes, 2 * bc.max_batch_bytes);
+  }
   auto front = caf::actor_cast<primary_actor>(self);
   batch_sink_actor sink = caf::actor_cast<batch_sink_actor>(link);
   cfg.children.push_back(
@@ -80,9 +90,13 @@ void end_session(self_ptr self, const std::string& replica, const caf::error& re
   if (auto t = tracker(self)) self->send(t, detach_atom_v, replica);
 }
 
-caf::result<uint64_t> attach(self_ptr self, const std::string& replica, uint64_t start,
+caf::result<uint64_t> attach(self_ptr self, const session_request& req,
                              const transport_actor& link) {
   auto& st = self->state;
+  const auto& replica = req.replica_id;
+  auto start = req.start_sequence;
+  if (req.codec > static_cast<uint8_t>(codec::codec_id::zstd))
+    return make_error(errc::unsupported_codec, "codec " + std::to_string(req.codec));
   auto first = st.log->first_sequence();
   auto durable = st.log->durable_sequence();
   if (start < first)
@@ -95,7 +109,7 @@ caf::result<uint64_t> attach(self_ptr self, const std::string& replica, uint64_t
                           " but the primary's log ends at " + std::to_string(durable));
   end_session(self, replica, make_error(errc::stopped, "replaced by a new connection"));
   st.resume[replica] = start;
-  auto children = spawn_session(self, replica, start, link);
+  auto children = spawn_session(self, req, link);
   self->monitor(link);
   self->monitor(children);
   st.sessions[replica] = session{link, children};
@@ -150,8 +164,8 @@ primary_actor::behavior_type primary(self_ptr self, primary_config cfg,
         if (auto t = tracker(self)) return self->delegate(t, wait_atom_v, w);
         return make_error(errc::component_failed, "the ack tracker is restarting");
       },
-      [self](attach_atom, const std::string& replica, uint64_t start, const transport_actor& link) {
-        return attach(self, replica, start, link);
+      [self](attach_atom, const session_request& req, const transport_actor& link) {
+        return attach(self, req, link);
       },
       [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight) {
         auto& next = self->state.resume[replica];

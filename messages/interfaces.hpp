@@ -84,21 +84,21 @@ using supervisor_actor =
 // address of a primary for its own parts: links attach through it, batchers
 // report acks through it (it routes them to the current ack tracker and
 // remembers each replica's resume point across restarts).
-using primary_actor = caf::typed_actor<
-    caf::replies_to<status_atom>::with<primary_status>,
-    caf::replies_to<wait_atom, wait_request>::with<uint32_t>,
-    // A replica's transport offers itself: replica id, first sequence it
-    // needs. Answers the primary's durable sequence, or an error (e.g.
-    // errc::not_retained) after which the transport gives up.
-    caf::replies_to<attach_atom, std::string, uint64_t, transport_actor>::with<uint64_t>,
-    // From a session's batcher: an ack, with the bytes still in flight.
-    caf::reacts_to<ack_atom, std::string, ack, uint64_t>,
-    // The sequence a replica's session resumes from after a restart.
-    caf::replies_to<caf::get_atom, std::string>::with<uint64_t>,
-    // The current handle of a part: "ack_tracker", or "tailer@R" / "batcher@R"
-    // for replica R's session (introspection and fault tests).
-    caf::replies_to<child_atom, std::string>::with<caf::actor>,
-    caf::reacts_to<restart_atom, uint64_t>, caf::reacts_to<stop_atom>>;
+using primary_actor =
+    caf::typed_actor<caf::replies_to<status_atom>::with<primary_status>,
+                     caf::replies_to<wait_atom, wait_request>::with<uint32_t>,
+                     // A replica's transport offers itself for a session. Answers the primary's
+                     // durable sequence, or an error (e.g. errc::not_retained) after which the
+                     // transport gives up.
+                     caf::replies_to<attach_atom, session_request, transport_actor>::with<uint64_t>,
+                     // From a session's batcher: an ack, with the bytes still in flight.
+                     caf::reacts_to<ack_atom, std::string, ack, uint64_t>,
+                     // The sequence a replica's session resumes from after a restart.
+                     caf::replies_to<caf::get_atom, std::string>::with<uint64_t>,
+                     // The current handle of a part: "ack_tracker", or "tailer@R" / "batcher@R"
+                     // for replica R's session (introspection and fault tests).
+                     caf::replies_to<child_atom, std::string>::with<caf::actor>,
+                     caf::reacts_to<restart_atom, uint64_t>, caf::reacts_to<stop_atom>>;
 
 using replica_actor =
     caf::typed_actor<caf::replies_to<status_atom>::with<replica_status>,

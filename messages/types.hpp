@@ -106,6 +106,20 @@ typename Inspector::result_type inspect(Inspector& f, wait_request& x) {
   return f(caf::meta::type_name("wait_request"), x.sequence, x.replicas, x.level, x.timeout);
 }
 
+// What a replica's transport asks of the primary when the replica connects.
+struct session_request {
+  std::string replica_id;
+  uint64_t start_sequence = 1;   // the replica holds everything before
+  uint8_t codec = 0;             // negotiated codec::codec_id; every batch uses it
+  uint32_t max_batch_bytes = 0;  // 0: the primary's default; else the peer's bound
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_request& x) {
+  return f(caf::meta::type_name("session_request"), x.replica_id, x.start_sequence, x.codec,
+           x.max_batch_bytes);
+}
+
 // The states of a replica (docs/architecture.md has the transition table).
 enum class replica_state : uint8_t {
   connecting = 0,

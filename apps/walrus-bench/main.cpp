@@ -33,8 +33,8 @@ int pipeline(int argc, char** argv) {
     }
   }
   if (quick) base.bytes = 16ull << 20;
-  std::printf("%-8s %-7s %-8s %14s %10s %10s\n", "entry", "codec", "replicas", "entries/s",
-              "MB/s", "seconds");
+  std::printf("%-8s %-7s %-8s %14s %10s %10s\n", "entry", "codec", "replicas", "entries/s", "MB/s",
+              "seconds");
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
     for (const char* codec : {"none", "snappy", "zstd"}) {
       for (size_t replicas : {size_t{1}, size_t{3}}) {

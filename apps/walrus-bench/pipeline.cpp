@@ -96,7 +96,7 @@ struct cluster {
       auto id = "replica-" + std::to_string(i + 1);
       replica_config rc;
       rc.replica_id = id;
-      rc.transport = local_transport(local_link_config{id, primary, nullptr});
+      rc.transport = local_transport(local_link_config{id, primary, nullptr, opt.codec.id});
       machines.push_back(std::make_shared<counting_machine>(i == 0 ? stamps : nullptr));
       replicas.push_back(spawn_replica(*sys, rc, machines.back(), open_log(dir / id)));
     }
@@ -140,11 +140,12 @@ throughput_result run_throughput(const pipeline_options& opt) {
       written += tx.size();
       if (auto now = clock_type::now(); now - last_report > std::chrono::seconds(1)) {
         last_report = now;
-        std::fprintf(stderr, "  ... %lu of %lu entries written, slowest replica at %lu\n",
-                     written, total_entries, c.slowest_applied());
+        std::fprintf(stderr, "  ... %lu of %lu entries written, slowest replica at %lu\n", written,
+                     total_entries, c.slowest_applied());
       }
     }
-    while (c.slowest_applied() < written) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    while (c.slowest_applied() < written)
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
     auto elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
     out.entries = written;
     out.seconds = elapsed;
