@@ -292,14 +292,22 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
       [self](connected_atom, bool up, uint64_t primary_sequence) {
         auto& s = self->state;
         s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
+        auto now = s.states->current();
         if (!up) {
           s.pending.clear();
           enter(self, replica_state::connecting);
           return;
         }
-        if (s.states->current() == replica_state::error) enter(self, replica_state::connecting);
-        enter(self, replica_state::streaming);
-        if (s.received >= s.primary_sequence) enter(self, replica_state::waiting_for_data);
+        // A new link, or news of the primary's progress (a heartbeat).
+        if (now == replica_state::error) enter(self, replica_state::connecting);
+        if (now == replica_state::error || now == replica_state::connecting)
+          enter(self, replica_state::streaming);
+        bool behind = s.received < s.primary_sequence;
+        auto cur = s.states->current();
+        if (cur == replica_state::streaming && !behind)
+          enter(self, replica_state::waiting_for_data);
+        else if (cur == replica_state::waiting_for_data && behind)
+          enter(self, replica_state::streaming);
       },
       [self](wake_atom, uint64_t durable) {
         self->state.subscription->arm();

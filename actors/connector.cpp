@@ -1,0 +1,232 @@
+#include "actors/connector.hpp"
+
+#include <chrono>
+#include <optional>
+#include <random>
+
+#include "caf/actor_cast.hpp"
+#include "caf/io/broker.hpp"
+#include "caf/io/middleman.hpp"
+#include "messages/error.hpp"
+
+namespace walrus {
+namespace {
+
+using namespace std::chrono_literals;
+namespace io = caf::io;
+
+uint64_t now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+struct connector_state {
+  connector_config cfg;
+  applier_actor applier;
+  std::optional<io::connection_handle> hdl;
+  std::optional<codec::frame_decoder> decoder;
+  std::optional<codec::frame_encoder> encoder;
+  std::unique_ptr<wire_format::replica_handshake> handshake;
+  std::optional<wire_format::replica_session> session;
+  uint32_t failures = 0;    // consecutive, for the backoff
+  uint64_t generation = 0;  // of the connection; stale timers are ignored
+  std::mt19937_64 rng;
+  caf::actor_clock::time_point last_heard;
+  caf::actor_clock::time_point last_sent;
+  uint64_t durable = 0;  // the applier's, for heartbeats
+  std::string out;
+  std::string last_error;
+};
+
+using self_ptr = io::stateful_broker<connector_state>*;
+
+void schedule_dial(self_ptr self);
+
+void write_frame(self_ptr self, const wire::Frame& frame) {
+  auto& st = self->state;
+  if (!st.hdl) return;
+  st.out.clear();
+  if (auto encoded = wire_format::encode_frame(frame, *st.encoder, st.out); !encoded.ok()) {
+    self->quit(to_error(encoded));
+    return;
+  }
+  self->write(*st.hdl, st.out.size(), st.out.data());
+  self->flush(*st.hdl);
+  st.last_sent = self->clock().now();
+}
+
+// Ends the current connection (telling the primary why, unless it told us)
+// and dials again later.
+void drop_link(self_ptr self, const status& why, bool send_error) {
+  auto& st = self->state;
+  if (!st.hdl) return;
+  st.last_error = why.to_string();
+  if (send_error) write_frame(self, wire_format::make_error_frame(why));
+  self->close(*st.hdl);
+  st.hdl.reset();
+  st.session.reset();
+  ++st.generation;
+  self->send(st.applier, connected_atom_v, false, uint64_t{0});
+  schedule_dial(self);
+}
+
+void schedule_dial(self_ptr self) {
+  auto& st = self->state;
+  auto delay =
+      st.failures == 0 ? caf::timespan{0} : backoff_delay(st.cfg.reconnect, st.failures, st.rng);
+  ++st.failures;
+  self->delayed_send(self, delay, caf::connect_atom_v, st.generation);
+}
+
+void dial(self_ptr self, uint64_t start) {
+  auto& st = self->state;
+  auto hdl = self->add_tcp_scribe(st.cfg.host, st.cfg.port);
+  if (!hdl) {
+    st.last_error = "cannot connect to " + st.cfg.host + ":" + std::to_string(st.cfg.port);
+    schedule_dial(self);
+    return;
+  }
+  st.hdl = *hdl;
+  st.decoder.emplace(codec::handshake_max_frame_bytes);
+  st.encoder.emplace(codec::handshake_max_frame_bytes);
+  st.handshake = std::make_unique<wire_format::replica_handshake>(st.cfg.handshake);
+  st.last_heard = st.last_sent = self->clock().now();
+  self->configure_read(*hdl, io::receive_policy::at_most(256 * 1024));
+  auto hello = st.handshake->make_hello(start);
+  if (!hello) return drop_link(self, hello.error(), false);
+  write_frame(self, *hello);
+  self->delayed_send(self, 100ms, caf::tick_atom_v, st.generation);
+}
+
+void on_handshake_frame(self_ptr self, const wire::Frame& frame) {
+  auto& st = self->state;
+  auto step = st.handshake->on_frame(frame);
+  if (!step) return drop_link(self, step.error(), !st.handshake->peer_refused());
+  if (step->reply) write_frame(self, *step->reply);
+  if (!step->session) return;
+  st.session = std::move(step->session);
+  st.encoder->set_max_frame_bytes(st.session->send_max_frame_bytes);
+  st.decoder->set_max_frame_bytes(st.session->receive_max_frame_bytes);
+  st.failures = 0;
+  st.last_error.clear();
+  self->send(st.applier, connected_atom_v, true, st.session->last_sequence);
+}
+
+void on_session_frame(self_ptr self, wire::Frame& frame) {
+  auto& st = self->state;
+  if (auto allowed = wire_format::check_session_frame(frame, wire_format::peer_role::primary);
+      !allowed.ok())
+    return drop_link(self, allowed, true);
+  switch (frame.body_case()) {
+    case wire::Frame::kBatch: {
+      auto b = wire_format::from_wire(std::move(*frame.mutable_batch()), st.session->limits());
+      if (!b) return drop_link(self, b.error(), true);
+      self->send(st.applier, std::move(*b));
+      return;
+    }
+    case wire::Frame::kHeartbeat: {
+      auto hb = wire_format::from_wire(frame.heartbeat());
+      self->send(st.applier, connected_atom_v, true, hb.last_sequence);
+      return;
+    }
+    case wire::Frame::kError: return drop_link(self, wire_format::from_wire(frame.error()), false);
+    default:
+      return drop_link(self,
+                       status{errc::protocol_violation,
+                              std::string(wire_format::frame_name(frame)) + " is not supported"},
+                       true);
+  }
+}
+
+void on_data(self_ptr self, const io::new_data_msg& msg) {
+  auto& st = self->state;
+  if (!st.hdl || msg.handle != *st.hdl) return;
+  st.last_heard = self->clock().now();
+  st.decoder->feed(msg.buf.data(), msg.buf.size());
+  wire::Frame frame;
+  auto generation = st.generation;
+  while (st.hdl && st.generation == generation) {
+    auto body = st.decoder->next();
+    if (!body) return drop_link(self, body.error(), true);
+    if (!*body) return;
+    if (auto decoded = wire_format::decode_frame(**body, frame); !decoded.ok())
+      return drop_link(self, decoded, true);
+    if (st.session)
+      on_session_frame(self, frame);
+    else
+      on_handshake_frame(self, frame);
+  }
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  uint32_t interval_ms =
+      st.session ? st.session->heartbeat_interval_ms : wire_format::default_heartbeat_interval_ms;
+  auto timeout = std::chrono::milliseconds(wire_format::peer_timeout_ms(interval_ms));
+  if (now - st.last_heard >= timeout)
+    return drop_link(self,
+                     status{errc::peer_timeout, "the primary was silent for " +
+                                                    std::to_string(timeout.count()) + " ms"},
+                     true);
+  if (st.session && now - st.last_sent >= std::chrono::milliseconds(interval_ms))
+    write_frame(self, wire_format::make_frame(wire_format::heartbeat{now_us(), st.durable}));
+  self->delayed_send(self, std::chrono::milliseconds(interval_ms) / 2, caf::tick_atom_v,
+                     st.generation);
+}
+
+caf::behavior connector(self_ptr self, connector_config cfg, applier_actor applier) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.applier = std::move(applier);
+  st.rng.seed(st.cfg.seed != 0 ? st.cfg.seed : std::random_device{}());
+  schedule_dial(self);
+  return {
+      [self](caf::connect_atom, uint64_t generation) {
+        auto& s = self->state;
+        if (generation != s.generation || s.hdl) return;
+        // Resume exactly after what the replica holds durably.
+        self->request(s.applier, 5s, status_atom_v)
+            .then(
+                [self, generation](const replica_status& rs) {
+                  auto& s2 = self->state;
+                  if (generation != s2.generation || s2.hdl) return;
+                  s2.durable = rs.durable_sequence;
+                  dial(self, rs.durable_sequence + 1);
+                },
+                [self](caf::error& err) { self->quit(std::move(err)); });
+      },
+      [self](const io::new_data_msg& msg) { on_data(self, msg); },
+      [self](caf::tick_atom, uint64_t generation) {
+        if (generation == self->state.generation && self->state.hdl) on_tick(self);
+      },
+      [self](ack_atom, const ack& a) {
+        auto& s = self->state;
+        s.durable = a.durable_sequence;
+        if (s.session) write_frame(self, wire_format::make_frame(a));
+      },
+      [self](nack_atom, const nack& n) {
+        if (self->state.session) write_frame(self, wire_format::make_frame(n));
+      },
+      [self](const io::connection_closed_msg& msg) {
+        auto& s = self->state;
+        if (!s.hdl || msg.handle != *s.hdl) return;
+        drop_link(self, status{errc::io_error, "the primary closed the connection"}, false);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_connector(caf::actor_system& sys, connector_config cfg, applier_actor applier) {
+  return sys.middleman().spawn_broker(connector, std::move(cfg), std::move(applier));
+}
+
+transport_factory network_transport(connector_config cfg) {
+  return [cfg](caf::actor_system& sys, applier_actor applier) {
+    return spawn_connector(sys, cfg, std::move(applier));
+  };
+}
+
+}  // namespace walrus
