@@ -51,6 +51,12 @@ struct applier_state {
   transaction tx;
   std::unique_ptr<durable_watch::subscription> subscription;
   std::string last_error;
+  uint64_t link_down_since_us = 0;
+  // Apply rate: entries applied since `rate_since`, folded into `rate` each
+  // second or more.
+  std::chrono::steady_clock::time_point rate_since = std::chrono::steady_clock::now();
+  uint64_t rate_base = 0;
+  double rate = 0;
   static inline const char* name = "walrus.applier";
 };
 
@@ -201,6 +207,17 @@ status apply_batch(applier_state& st, const batch& b, uint64_t skip) {
   return store_and_apply(st, b.first_sequence + skip, entries, commits);
 }
 
+void update_rate(applier_state& st) {
+  auto now = std::chrono::steady_clock::now();
+  auto elapsed = std::chrono::duration<double>(now - st.rate_since).count();
+  if (elapsed < 1.0) return;
+  auto applied = st.cfg.machine->applied_sequence();
+  double current = static_cast<double>(applied - std::min(applied, st.rate_base)) / elapsed;
+  st.rate = st.rate == 0 ? current : 0.5 * st.rate + 0.5 * current;
+  st.rate_base = applied;
+  st.rate_since = now;
+}
+
 void on_batch(self_ptr self, const batch& b) {
   auto& st = self->state;
   auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -254,6 +271,7 @@ void on_batch(self_ptr self, const batch& b) {
   }
   st.nacked = 0;
   st.primary_sequence = std::max(st.primary_sequence, b.last_sequence);
+  update_rate(st);
   enter(self, replica_state::syncing);
   enter(self, replica_state::acknowledging);
   send_ack(self);
@@ -273,6 +291,10 @@ replica_status make_status(const applier_state& st) {
   out.primary_sequence = std::max(st.primary_sequence, a.received_sequence);
   out.transitions.assign(st.states->history().begin(), st.states->history().end());
   out.last_error = st.last_error;
+  out.entries_remaining =
+      out.primary_sequence > a.applied_sequence ? out.primary_sequence - a.applied_sequence : 0;
+  out.apply_rate = static_cast<uint64_t>(st.rate);
+  out.link_down_since_us = st.link_down_since_us;
   return out;
 }
 
@@ -294,11 +316,13 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
         s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
         auto now = s.states->current();
         if (!up) {
+          if (s.link_down_since_us == 0) s.link_down_since_us = now_us();
           s.pending.clear();
           enter(self, replica_state::connecting);
           return;
         }
         // A new link, or news of the primary's progress (a heartbeat).
+        s.link_down_since_us = 0;
         if (now == replica_state::error) enter(self, replica_state::connecting);
         if (now == replica_state::error || now == replica_state::connecting)
           enter(self, replica_state::streaming);

@@ -188,12 +188,18 @@ struct replica_status {
   uint64_t primary_sequence = 0;              // newest sequence the primary announced
   std::vector<state_transition> transitions;  // the most recent ones, oldest first
   std::string last_error;
+  // Catch-up progress: entries known on the primary and not yet applied, and
+  // the recent apply rate (entries per second, smoothed over about a second).
+  uint64_t entries_remaining = 0;
+  uint64_t apply_rate = 0;
+  uint64_t link_down_since_us = 0;  // 0 while the link to the primary is up
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
   return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.received_sequence,
-           x.durable_sequence, x.applied_sequence, x.primary_sequence, x.transitions, x.last_error);
+           x.durable_sequence, x.applied_sequence, x.primary_sequence, x.transitions, x.last_error,
+           x.entries_remaining, x.apply_rate, x.link_down_since_us);
 }
 
 struct child_status {

@@ -66,6 +66,13 @@ CAF_TEST(entries stream to two replicas over loopback tcp) {
   check_identical();
   auto st = primary_state();
   CAF_CHECK_EQUAL(st.replicas.size(), 2u);
+  // Each replica reports itself caught up, with its link up.
+  for (auto& r : replicas) {
+    auto rs = ask<replica_status>(r.node->sys, r.handle, status_atom_v);
+    CAF_CHECK_EQUAL(rs.entries_remaining, 0u);
+    CAF_CHECK_EQUAL(rs.link_down_since_us, 0u);
+    CAF_CHECK_EQUAL(rs.applied_sequence, primary_log->durable_sequence());
+  }
 }
 
 CAF_TEST(a replica whose transport dies dials again and resumes without gap or repeat) {
