@@ -212,11 +212,16 @@ void on_block(self_ptr self, entry_block& block) {
   if (!block.entries.empty()) {
     if (block.first_sequence != st.next_sequence) return;  // stale, from before a rewind
     auto n = block.last_sequence - block.first_sequence + 1;
-    st.demanded -= std::min(st.demanded, block.entries.size());
-    if (st.open.empty()) st.open.first_sequence = block.first_sequence;
-    assert(st.open.first_sequence + st.open.count == block.first_sequence);
-    codec::append_entries(st.open.entries, st.open.commit_flags, st.open.count, block.entries,
-                          block.commit_flags, n);
+    st.demanded -= std::min(st.demanded, block.entries.size());  // before the bytes move
+    if (st.open.empty()) {  // take the block's bytes over: no copy
+      st.open.first_sequence = block.first_sequence;
+      st.open.entries = std::move(block.entries);
+      st.open.commit_flags = std::move(block.commit_flags);
+    } else {
+      assert(st.open.first_sequence + st.open.count == block.first_sequence);
+      codec::append_entries(st.open.entries, st.open.commit_flags, st.open.count, block.entries,
+                            block.commit_flags, n);
+    }
     st.open.count += n;
     st.next_sequence = block.last_sequence + 1;
   }

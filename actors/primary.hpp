@@ -24,7 +24,7 @@ struct primary_config {
   std::string primary_id = "primary";
   // Defaults for every replica session (replica_id and start are per session).
   batcher_config session;
-  size_t max_block_bytes = 64 * 1024;
+  size_t max_block_bytes = 256 * 1024;  // tailer blocks; one block often is one batch
   caf::timespan retention_interval = std::chrono::seconds(1);
   // Restart limits of the front (ack tracker) and of each session.
   uint32_t max_restarts = 10;

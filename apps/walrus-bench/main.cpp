@@ -32,7 +32,7 @@ int pipeline(int argc, char** argv) {
       return usage();
     }
   }
-  if (quick) base.bytes = 16ull << 20;
+  base.bytes = quick ? 16ull << 20 : 256ull << 20;
   std::printf("%-8s %-7s %-8s %14s %10s %10s\n", "entry", "codec", "replicas", "entries/s", "MB/s",
               "seconds");
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
