@@ -255,15 +255,30 @@ CAF_TEST(a snapshot taken while another thread applies is the state at its seque
   };
   for (uint64_t i = 1; i <= keys; ++i) CAF_REQUIRE(commit(db, tx_for(i)).ok());
   std::atomic<bool> done{false};
+  std::atomic<bool> writer_failed{false};
   std::thread writer_thread{[&] {
     for (uint64_t i = keys + 1; !done.load(); ++i)
-      if (!commit(db, tx_for(i)).ok()) return;
+      if (!commit(db, tx_for(i)).ok()) {
+        writer_failed = true;
+        return;
+      }
   }};
   std::vector<std::string> snapshots;
-  while (snapshots.size() < 20 || db.applied_sequence() < 20 * keys)
+  // Each snapshot waits until the writer applied something after the
+  // previous one was taken, so every snapshot has a sequence of its own
+  // whatever the scheduler does. Without this, a writer descheduled while
+  // this loop took its snapshots, then running to 20 * keys in one go before
+  // the loop checked again, left every snapshot at the same sequence.
+  uint64_t last = 0;  // applied sequence once the previous snapshot was taken
+  while (snapshots.size() < 20 || db.applied_sequence() < 20 * keys) {
+    while (db.applied_sequence() == last && !writer_failed.load()) std::this_thread::yield();
+    if (writer_failed.load()) break;
     snapshots.push_back(bytes_of(db, snapshot_options{256}));
+    last = db.applied_sequence();
+  }
   done = true;
   writer_thread.join();
+  CAF_REQUIRE(!writer_failed.load());
   std::set<uint64_t> sequences;
   for (auto& bytes : snapshots) {
     store loaded;
@@ -276,6 +291,7 @@ CAF_TEST(a snapshot taken while another thread applies is the state at its seque
     if (!(loaded.dump() == expected.dump())) CAF_FAIL("snapshot at " << s << " is not that state");
   }
   CAF_CHECK(sequences.size() > 1u);  // the writer did run between snapshots
+  CAF_CHECK_EQUAL(sequences.size(), snapshots.size());
 }
 
 CAF_TEST(snapshot files are written atomically and errors name file and offset) {
