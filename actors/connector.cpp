@@ -76,7 +76,10 @@ void schedule_dial(self_ptr self) {
   auto delay =
       st.failures == 0 ? caf::timespan{0} : backoff_delay(st.cfg.reconnect, st.failures, st.rng);
   ++st.failures;
-  self->delayed_send(self, delay, caf::connect_atom_v, st.generation);
+  if (delay.count() == 0)
+    self->send(self, caf::connect_atom_v, st.generation);
+  else
+    self->delayed_send(self, delay, caf::connect_atom_v, st.generation);
 }
 
 void dial(self_ptr self, uint64_t start) {
