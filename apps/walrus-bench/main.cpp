@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "apps/walrus-bench/network.hpp"
 #include "apps/walrus-bench/pipeline.hpp"
 
 #include <unistd.h>
@@ -15,8 +16,58 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: walrus-bench pipeline [--quick] [--dir DIR]\n");
+  std::fprintf(stderr,
+               "usage: walrus-bench pipeline [--quick] [--dir DIR]\n"
+               "       walrus-bench network [--quick] [--dir DIR]\n");
   return 2;
+}
+
+int network(int argc, char** argv, const std::string& self_path) {
+  walrus::bench::pipeline_options base;
+  bool quick = false;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+      base.dir = argv[++i];
+    } else {
+      std::fprintf(stderr, "walrus-bench: unknown option '%s'\n", argv[i]);
+      return usage();
+    }
+  }
+  base.bytes = quick ? 32ull << 20 : 256ull << 20;
+  auto bandwidth = walrus::bench::loopback_bandwidth(quick ? 1ull << 30 : 4ull << 30);
+  std::printf("loopback TCP socket copy: %.0f MB/s\n\n", bandwidth);
+  std::printf("%-8s %-7s %-8s %14s %10s %10s %8s\n", "entry", "codec", "replicas", "entries/s",
+              "MB/s", "seconds", "of tcp");
+  for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
+    for (const char* codec : {"none", "snappy", "zstd"}) {
+      for (size_t replicas : {size_t{1}, size_t{3}}) {
+        auto opt = base;
+        opt.entry_bytes = entry;
+        opt.tx_entries = entry >= 16384 ? 4 : 100;
+        opt.replicas = replicas;
+        opt.codec = *walrus::codec::parse_codec_config(codec);
+        auto r = walrus::bench::run_network(opt, self_path);
+        std::printf("%-8zu %-7s %-8zu %14.0f %10.1f %10.2f %7.0f%%\n", entry, codec, replicas,
+                    r.entries_per_second, r.megabytes_per_second, r.seconds,
+                    100.0 * r.megabytes_per_second / bandwidth);
+        std::fflush(stdout);
+      }
+    }
+  }
+  auto opt = base;
+  opt.entry_bytes = 1024;
+  auto seconds = quick ? 5.0 : 30.0;
+  auto s = walrus::bench::run_stall(opt, self_path, seconds);
+  std::printf(
+      "\nstalled replica (SIGSTOP) for %.0f s under full write load: %lu entries "
+      "written, primary RSS %.1f MiB before, %.1f MiB peak (+%.1f MiB); caught up in "
+      "%.2f s after SIGCONT\n",
+      seconds, s.entries_written, s.rss_before / 1048576.0, s.rss_peak / 1048576.0,
+      (static_cast<double>(s.rss_peak) - static_cast<double>(s.rss_before)) / 1048576.0,
+      s.catch_up_seconds);
+  return 0;
 }
 
 int pipeline(int argc, char** argv) {
@@ -67,5 +118,8 @@ int pipeline(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   if (std::strcmp(argv[1], "pipeline") == 0) return pipeline(argc - 2, argv + 2);
+  if (std::strcmp(argv[1], "network") == 0) return network(argc - 2, argv + 2, argv[0]);
+  if (std::strcmp(argv[1], "replica-node") == 0)
+    return walrus::bench::replica_node(argc - 2, argv + 2);
   return usage();
 }

@@ -9,9 +9,9 @@
 namespace walrus::bench {
 
 struct pipeline_options {
-  std::string dir = "/tmp";   // logs go to a fresh folder below, removed afterwards
+  std::string dir = "/tmp";  // logs go to a fresh folder below, removed afterwards
   size_t entry_bytes = 100;
-  size_t tx_entries = 100;    // entries per append (one transaction)
+  size_t tx_entries = 100;        // entries per append (one transaction)
   uint64_t bytes = 512ull << 20;  // payload bytes to stream in a throughput run
   size_t replicas = 1;
   codec::codec_config codec;

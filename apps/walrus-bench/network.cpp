@@ -1,0 +1,296 @@
+#include "apps/walrus-bench/network.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "actors/connector.hpp"
+#include "actors/listener.hpp"
+#include "actors/primary.hpp"
+#include "actors/replica.hpp"
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/io/middleman.hpp"
+#include "caf/scoped_actor.hpp"
+#include "messages/registry.hpp"
+#include "wal/log.hpp"
+
+namespace walrus::bench {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+struct node_config : caf::actor_system_config {
+  node_config() {
+    walrus::add_message_types(*this);
+    load<caf::io::middleman>();
+  }
+};
+
+std::shared_ptr<wal::log> open_log(const fs::path& dir) {
+  wal::options opts;
+  opts.dir = dir.string();
+  opts.sync = wal::sync_policy::none();
+  auto log = wal::log::open(opts);
+  if (!log) {
+    std::fprintf(stderr, "walrus-bench: %s\n", log.error().to_string().c_str());
+    std::exit(2);
+  }
+  return std::shared_ptr<wal::log>(std::move(*log));
+}
+
+class null_machine : public state_machine {
+ public:
+  status apply(const transaction& tx) override {
+    applied_.store(tx.last_sequence(), std::memory_order_release);
+    return status{};
+  }
+  uint64_t applied_sequence() const override { return applied_.load(std::memory_order_acquire); }
+
+ private:
+  std::atomic<uint64_t> applied_{0};
+};
+
+uint64_t rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+std::vector<std::string> payloads(size_t entry_bytes) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < 1024; ++i) {
+    std::string p = "SET user:" + std::to_string(100000 + i * 7919 % 900000) +
+                    " {\"n\":" + std::to_string(i) + "}";
+    while (p.size() < entry_bytes) p += " pad" + std::to_string(p.size() % 97);
+    p.resize(entry_bytes);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// A primary with a listener, and replica child processes.
+struct net_primary {
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  fs::path dir;
+  std::shared_ptr<wal::log> log;
+  primary_actor primary;
+  caf::actor listener;
+  uint16_t port = 0;
+  std::vector<pid_t> children;
+
+  net_primary(const pipeline_options& opt, const std::string& self_path, size_t replicas)
+      : dir(fs::path(opt.dir) / ("net-" + std::to_string(::getpid()))) {
+    log = open_log(dir / "primary");
+    primary_config pc;
+    pc.session.codec = opt.codec;
+    primary = spawn_primary(sys, pc, log);
+    listener_config lc;
+    lc.handshake.cluster_id = "bench";
+    lc.handshake.primary_id = "primary";
+    lc.handshake.codec_preference = {opt.codec.id};
+    auto listening = listen(sys, lc, primary, log);
+    if (!listening) {
+      std::fprintf(stderr, "walrus-bench: %s\n", listening.error().to_string().c_str());
+      std::exit(2);
+    }
+    listener = listening->first;
+    port = listening->second;
+    for (size_t i = 0; i < replicas; ++i) {
+      auto id = "replica-" + std::to_string(i + 1);
+      auto rdir = (dir / id).string();
+      auto port_text = std::to_string(port);
+      auto codec_text = std::string(codec::to_string(opt.codec.id));
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        ::execl(self_path.c_str(), self_path.c_str(), "replica-node", port_text.c_str(),
+                rdir.c_str(), id.c_str(), codec_text.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      children.push_back(pid);
+    }
+    wait_until([&](const primary_status& st) { return st.replicas.size() == replicas; });
+  }
+
+  primary_status state() {
+    caf::scoped_actor self{sys};
+    primary_status out;
+    self->request(primary, std::chrono::seconds(5), status_atom_v)
+        .receive([&](primary_status& st) { out = std::move(st); }, [&](caf::error&) {});
+    return out;
+  }
+
+  template <class Pred>
+  void wait_until(Pred pred) {
+    auto deadline = clock_type::now() + std::chrono::minutes(5);
+    while (!pred(state())) {
+      if (clock_type::now() > deadline) {
+        std::fprintf(stderr, "walrus-bench: replicas did not get there in 5 minutes\n");
+        std::exit(2);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  uint64_t slowest_applied() {
+    auto st = state();
+    uint64_t min = UINT64_MAX;
+    for (auto& r : st.replicas) min = std::min(min, r.applied_sequence);
+    return st.replicas.empty() ? 0 : min;
+  }
+
+  ~net_primary() {
+    for (auto pid : children) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    caf::anon_send(primary, stop_atom_v);
+    caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+  }
+};
+
+uint64_t write_for(wal::log& log, const std::vector<std::string>& ps, size_t tx_entries,
+                   uint64_t total_entries, double seconds) {
+  std::vector<std::string_view> tx;
+  uint64_t written = 0;
+  auto start = clock_type::now();
+  while (written < total_entries &&
+         std::chrono::duration<double>(clock_type::now() - start).count() < seconds) {
+    tx.clear();
+    for (size_t i = 0; i < tx_entries; ++i) tx.push_back(ps[(written + i) % ps.size()]);
+    if (!log.append(tx)) std::exit(2);
+    written += tx.size();
+  }
+  return written;
+}
+
+}  // namespace
+
+throughput_result run_network(const pipeline_options& opt, const std::string& self_path) {
+  throughput_result out;
+  fs::path dir;
+  {
+    net_primary p{opt, self_path, opt.replicas};
+    dir = p.dir;
+    auto ps = payloads(opt.entry_bytes);
+    auto total = std::max<uint64_t>(opt.bytes / opt.entry_bytes, opt.tx_entries);
+    auto start = clock_type::now();
+    auto written = write_for(*p.log, ps, opt.tx_entries, total, 1e9);
+    while (p.slowest_applied() < p.log->last_sequence())
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    out.entries = written;
+    out.entries_per_second = static_cast<double>(written) / out.seconds;
+    out.megabytes_per_second = static_cast<double>(written * opt.entry_bytes) / out.seconds / 1e6;
+  }
+  fs::remove_all(dir);
+  return out;
+}
+
+stall_result run_stall(const pipeline_options& opt, const std::string& self_path, double seconds) {
+  stall_result out;
+  fs::path dir;
+  {
+    net_primary p{opt, self_path, 1};
+    dir = p.dir;
+    auto ps = payloads(opt.entry_bytes);
+    write_for(*p.log, ps, opt.tx_entries, 100000, 1e9);  // warm up
+    p.wait_until([&](const primary_status& st) {
+      return !st.replicas.empty() && st.replicas[0].applied_sequence == p.log->last_sequence();
+    });
+    out.rss_before = rss_bytes();
+    ::kill(p.children[0], SIGSTOP);
+    std::atomic<bool> done{false};
+    std::thread sampler{[&] {
+      while (!done) {
+        out.rss_peak = std::max(out.rss_peak, rss_bytes());
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }};
+    out.entries_written = write_for(*p.log, ps, opt.tx_entries, UINT64_MAX, seconds);
+    done = true;
+    sampler.join();
+    ::kill(p.children[0], SIGCONT);
+    auto start = clock_type::now();
+    p.wait_until([&](const primary_status& st) {
+      return !st.replicas.empty() && st.replicas[0].applied_sequence == p.log->last_sequence();
+    });
+    out.catch_up_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  }
+  fs::remove_all(dir);
+  return out;
+}
+
+double loopback_bandwidth(uint64_t bytes) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::listen(listener, 1);
+  std::thread reader{[&] {
+    int fd = ::accept(listener, nullptr, nullptr);
+    std::vector<char> buf(256 * 1024);
+    uint64_t got = 0;
+    while (got < bytes) {
+      auto n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      got += static_cast<uint64_t>(n);
+    }
+    ::close(fd);
+  }};
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  std::vector<char> buf(256 * 1024, 'x');
+  auto start = clock_type::now();
+  uint64_t sent = 0;
+  while (sent < bytes) {
+    auto n = ::send(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    sent += static_cast<uint64_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  reader.join();
+  auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  ::close(fd);
+  ::close(listener);
+  return static_cast<double>(sent) / seconds / 1e6;
+}
+
+int replica_node(int argc, char** argv) {
+  if (argc < 4) return 2;
+  node_config cfg;
+  caf::actor_system sys{cfg};
+  connector_config cc;
+  cc.port = static_cast<uint16_t>(std::stoi(argv[0]));
+  cc.handshake.cluster_id = "bench";
+  cc.handshake.replica_id = argv[2];
+  auto codec = codec::parse_codec_config(argv[3]);
+  if (codec) cc.handshake.codecs = {codec->id};
+  replica_config rc;
+  rc.replica_id = argv[2];
+  rc.transport = network_transport(cc);
+  auto replica = spawn_replica(sys, rc, std::make_shared<null_machine>(), open_log(argv[1]));
+  // Runs until the parent kills it.
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
+}  // namespace walrus::bench

@@ -1,0 +1,39 @@
+// The TCP benchmarks of walrus-bench (docs/benchmarks.md): a primary in this
+// process, replicas in child processes (this program, `replica-node` mode),
+// on loopback.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "apps/walrus-bench/pipeline.hpp"
+
+namespace walrus::bench {
+
+struct network_result {
+  throughput_result throughput;
+};
+
+// Streams entries to `opt.replicas` replica processes over loopback TCP and
+// waits until every one has applied all of them (as the primary's ack
+// tracker reports).
+throughput_result run_network(const pipeline_options& opt, const std::string& self_path);
+
+// MB/s of a plain socket copy over loopback in this process (the ceiling).
+double loopback_bandwidth(uint64_t bytes);
+
+// Primary RSS growth (bytes) while one replica is stopped (SIGSTOP) and the
+// primary writes at full speed for `seconds`; then SIGCONT and the time the
+// replica needs to catch up.
+struct stall_result {
+  uint64_t rss_before = 0;
+  uint64_t rss_peak = 0;
+  uint64_t entries_written = 0;
+  double catch_up_seconds = 0;
+};
+stall_result run_stall(const pipeline_options& opt, const std::string& self_path, double seconds);
+
+// The child side: a replica dialling 127.0.0.1:port until killed.
+int replica_node(int argc, char** argv);
+
+}  // namespace walrus::bench
