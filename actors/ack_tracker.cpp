@@ -1,5 +1,7 @@
 #include "actors/ack_tracker.hpp"
 
+#include "base/clock.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <deque>
@@ -11,12 +13,6 @@
 
 namespace walrus {
 namespace {
-
-uint64_t wall_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 struct replica_slot {
   replica_info info;
@@ -171,7 +167,7 @@ ack_tracker_actor::behavior_type ack_tracker(self_ptr self, ack_tracker_config c
         i->second.attached = false;
         i->second.info.in_flight_bytes = 0;
         if (!i->second.lost) i->second.info.link = "down";
-        i->second.info.link_down_since_us = wall_us();
+        i->second.info.link_down_since_us = wall_clock_us();
       },
       [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight) {
         auto& r = self->state.replicas[replica].info;

@@ -1,5 +1,7 @@
 #include "actors/applier.hpp"
 
+#include "base/clock.hpp"
+
 #include <array>
 #include <cassert>
 
@@ -15,12 +17,6 @@
 
 namespace walrus {
 namespace {
-
-uint64_t now_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // A transaction arriving in fragments, copied until its LAST piece is in.
 struct pending_transaction {
@@ -63,12 +59,12 @@ struct applier_state {
 using self_ptr = applier_actor::stateful_pointer<applier_state>;
 
 void enter(self_ptr self, replica_state to) {
-  if (auto st = self->state.states->enter(to, now_us()); !st.ok()) self->quit(to_error(st));
+  if (auto st = self->state.states->enter(to, wall_clock_us()); !st.ok()) self->quit(to_error(st));
 }
 
 ack current_ack(const applier_state& st) {
   return ack{st.received, st.cfg.log->durable_sequence(), st.cfg.machine->applied_sequence(),
-             now_us()};
+             wall_clock_us()};
 }
 
 void send_ack(self_ptr self) {
@@ -302,7 +298,7 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
   assert(cfg.log && cfg.machine && cfg.watch);
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  st.states = std::make_unique<replica_state_machine>(now_us());
+  st.states = std::make_unique<replica_state_machine>(wall_clock_us());
   // A failed replay quits; the behaviour below is then never used.
   if (auto replayed = replay(*st.cfg.log, *st.cfg.machine); !replayed.ok())
     self->quit(to_error(replayed));
@@ -316,7 +312,7 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
         s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
         auto now = s.states->current();
         if (!up) {
-          if (s.link_down_since_us == 0) s.link_down_since_us = now_us();
+          if (s.link_down_since_us == 0) s.link_down_since_us = wall_clock_us();
           s.pending.clear();
           enter(self, replica_state::connecting);
           return;

@@ -1,5 +1,7 @@
 #include "actors/batcher.hpp"
 
+#include "base/clock.hpp"
+
 #include <cassert>
 #include <deque>
 
@@ -11,12 +13,6 @@
 
 namespace walrus {
 namespace {
-
-uint64_t now_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 struct in_flight {
   uint64_t last_sequence;
@@ -128,7 +124,7 @@ void seal(self_ptr self, uint64_t k, fragment part) {
   b.commit_flags.assign(open.commit_flags.data(), (k + 7) / 8);
   if (k % 8 != 0)
     b.commit_flags.back() = static_cast<char>(b.commit_flags.back() & ((1 << (k % 8)) - 1));
-  b.sent_at_us = now_us();
+  b.sent_at_us = wall_clock_us();
   st.flight.push_back(in_flight{b.last_sequence, bytes});
   st.flight_bytes += bytes;
   self->send(st.sink, std::move(b));

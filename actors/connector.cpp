@@ -1,5 +1,7 @@
 #include "actors/connector.hpp"
 
+#include "base/clock.hpp"
+
 #include <chrono>
 #include <optional>
 #include <random>
@@ -14,12 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace io = caf::io;
-
-uint64_t now_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 struct connector_state {
   connector_config cfg;
@@ -174,7 +170,7 @@ void on_tick(self_ptr self) {
                                                     std::to_string(timeout.count()) + " ms"},
                      true);
   if (st.session && now - st.last_sent >= std::chrono::milliseconds(interval_ms))
-    write_frame(self, wire_format::make_frame(wire_format::heartbeat{now_us(), st.durable}));
+    write_frame(self, wire_format::make_frame(wire_format::heartbeat{wall_clock_us(), st.durable}));
   self->delayed_send(self, std::chrono::milliseconds(interval_ms) / 2, caf::tick_atom_v,
                      st.generation);
 }

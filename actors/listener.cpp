@@ -1,5 +1,7 @@
 #include "actors/listener.hpp"
 
+#include "base/clock.hpp"
+
 #include <chrono>
 
 #include "caf/actor_cast.hpp"
@@ -13,12 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace io = caf::io;
-
-uint64_t now_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 struct shared_config {
   listener_config cfg;
@@ -180,8 +176,8 @@ void on_tick(conn_ptr self) {
     return;
   }
   if (now - st.last_sent >= interval)
-    write_frame(self, wire_format::make_frame(
-                          wire_format::heartbeat{now_us(), st.shared->log->durable_sequence()}));
+    write_frame(self, wire_format::make_frame(wire_format::heartbeat{
+                          wall_clock_us(), st.shared->log->durable_sequence()}));
   self->delayed_send(self, interval / 2, caf::tick_atom_v);
 }
 

@@ -22,9 +22,8 @@ int usage() {
   return 2;
 }
 
-int network(int argc, char** argv, const std::string& self_path) {
-  walrus::bench::pipeline_options base;
-  bool quick = false;
+// --quick and --dir DIR, common to every benchmark.
+bool parse_options(int argc, char** argv, walrus::bench::pipeline_options& base, bool& quick) {
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
@@ -32,9 +31,16 @@ int network(int argc, char** argv, const std::string& self_path) {
       base.dir = argv[++i];
     } else {
       std::fprintf(stderr, "walrus-bench: unknown option '%s'\n", argv[i]);
-      return usage();
+      return false;
     }
   }
+  return true;
+}
+
+int network(int argc, char** argv, const std::string& self_path) {
+  walrus::bench::pipeline_options base;
+  bool quick = false;
+  if (!parse_options(argc, argv, base, quick)) return usage();
   base.bytes = quick ? 32ull << 20 : 256ull << 20;
   auto bandwidth = walrus::bench::loopback_bandwidth(quick ? 1ull << 30 : 4ull << 30);
   std::printf("loopback TCP socket copy: %.0f MB/s\n\n", bandwidth);
@@ -73,16 +79,7 @@ int network(int argc, char** argv, const std::string& self_path) {
 int pipeline(int argc, char** argv) {
   walrus::bench::pipeline_options base;
   bool quick = false;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      quick = true;
-    } else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
-      base.dir = argv[++i];
-    } else {
-      std::fprintf(stderr, "walrus-bench: unknown option '%s'\n", argv[i]);
-      return usage();
-    }
-  }
+  if (!parse_options(argc, argv, base, quick)) return usage();
   base.bytes = quick ? 16ull << 20 : 256ull << 20;
   std::printf("%-8s %-7s %-8s %14s %10s %10s\n", "entry", "codec", "replicas", "entries/s", "MB/s",
               "seconds");

@@ -40,18 +40,6 @@ struct node_config : caf::actor_system_config {
   }
 };
 
-std::shared_ptr<wal::log> open_log(const fs::path& dir) {
-  wal::options opts;
-  opts.dir = dir.string();
-  opts.sync = wal::sync_policy::none();
-  auto log = wal::log::open(opts);
-  if (!log) {
-    std::fprintf(stderr, "walrus-bench: %s\n", log.error().to_string().c_str());
-    std::exit(2);
-  }
-  return std::shared_ptr<wal::log>(std::move(*log));
-}
-
 class null_machine : public state_machine {
  public:
   status apply(const transaction& tx) override {
@@ -97,7 +85,7 @@ struct net_primary {
 
   net_primary(const pipeline_options& opt, const std::string& self_path, size_t replicas)
       : dir(fs::path(opt.dir) / ("net-" + std::to_string(::getpid()))) {
-    log = open_log(dir / "primary");
+    log = open_bench_log((dir / "primary").string());
     primary_config pc;
     pc.session.codec = opt.codec;
     primary = spawn_primary(sys, pc, log);
@@ -288,7 +276,7 @@ int replica_node(int argc, char** argv) {
   replica_config rc;
   rc.replica_id = argv[2];
   rc.transport = network_transport(cc);
-  auto replica = spawn_replica(sys, rc, std::make_shared<null_machine>(), open_log(argv[1]));
+  auto replica = spawn_replica(sys, rc, std::make_shared<null_machine>(), open_bench_log(argv[1]));
   // Runs until the parent kills it.
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }

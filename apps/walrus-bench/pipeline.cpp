@@ -49,19 +49,6 @@ class counting_machine : public state_machine {
   std::atomic<uint64_t> applied_{0};
 };
 
-std::shared_ptr<wal::log> open_log(const fs::path& dir) {
-  wal::options opts;
-  opts.dir = dir.string();
-  opts.sync = wal::sync_policy::none();
-  auto log = wal::log::open(opts);
-  if (!log) {
-    std::fprintf(stderr, "walrus-bench: cannot open %s: %s\n", opts.dir.c_str(),
-                 log.error().to_string().c_str());
-    std::exit(2);
-  }
-  return std::shared_ptr<wal::log>(std::move(*log));
-}
-
 // WAL-like payloads: a key and a value with some repetition, like a kv write.
 std::vector<std::string> make_payloads(size_t entry_bytes, size_t count) {
   std::vector<std::string> out;
@@ -88,7 +75,7 @@ struct cluster {
     add_message_types(cfg);
     if (auto p = getenv("WALRUS_CAF_POLICY")) cfg.set("scheduler.policy", caf::atom_from_string(p));
     sys = std::make_unique<caf::actor_system>(cfg);
-    primary_log = open_log(dir / "primary");
+    primary_log = open_bench_log((dir / "primary").string());
     primary_config pc;
     pc.session.codec = opt.codec;
     primary = spawn_primary(*sys, pc, primary_log);
@@ -98,7 +85,8 @@ struct cluster {
       rc.replica_id = id;
       rc.transport = local_transport(local_link_config{id, primary, nullptr, opt.codec.id});
       machines.push_back(std::make_shared<counting_machine>(i == 0 ? stamps : nullptr));
-      replicas.push_back(spawn_replica(*sys, rc, machines.back(), open_log(dir / id)));
+      replicas.push_back(
+          spawn_replica(*sys, rc, machines.back(), open_bench_log((dir / id).string())));
     }
   }
 
@@ -116,6 +104,19 @@ struct cluster {
 };
 
 }  // namespace
+
+std::shared_ptr<wal::log> open_bench_log(const std::string& dir) {
+  wal::options opts;
+  opts.dir = dir;
+  opts.sync = wal::sync_policy::none();
+  auto log = wal::log::open(opts);
+  if (!log) {
+    std::fprintf(stderr, "walrus-bench: cannot open %s: %s\n", dir.c_str(),
+                 log.error().to_string().c_str());
+    std::exit(2);
+  }
+  return std::shared_ptr<wal::log>(std::move(*log));
+}
 
 throughput_result run_throughput(const pipeline_options& opt) {
   auto dir = fs::path(opt.dir) / ("pipeline-" + std::to_string(::getpid()));

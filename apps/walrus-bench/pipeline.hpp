@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+
 #include "codec/codec.hpp"
+#include "wal/log.hpp"
 
 namespace walrus::bench {
 
@@ -30,6 +33,9 @@ struct latency_result {
   double p99_us = 0;
   double max_us = 0;
 };
+
+// A log in `dir` with sync `none`; exits with a message when it cannot open.
+std::shared_ptr<wal::log> open_bench_log(const std::string& dir);
 
 // Streams `bytes` of entries and waits until every replica applied them.
 throughput_result run_throughput(const pipeline_options& opt);
