@@ -62,6 +62,15 @@ int network(int argc, char** argv, const std::string& self_path) {
       }
     }
   }
+  std::printf("\n%-8s %-7s %-10s %10s %10s %10s %9s\n", "entry", "codec", "rate/s", "p50 us",
+              "p99 us", "max us", "samples");
+  for (uint64_t rate : {uint64_t{1000}, uint64_t{10000}, uint64_t{50000}}) {
+    auto lopt = base;
+    auto r = walrus::bench::run_network_latency(lopt, self_path, rate, quick ? 2.0 : 5.0);
+    std::printf("%-8zu %-7s %-10lu %10.1f %10.1f %10.1f %9lu\n", lopt.entry_bytes, "none", rate,
+                r.p50_us, r.p99_us, r.max_us, r.samples);
+    std::fflush(stdout);
+  }
   auto opt = base;
   opt.entry_bytes = 1024;
   auto seconds = quick ? 5.0 : 30.0;

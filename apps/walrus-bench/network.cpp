@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "actors/replica.hpp"
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
 #include "caf/io/middleman.hpp"
 #include "caf/scoped_actor.hpp"
 #include "messages/registry.hpp"
@@ -222,6 +224,61 @@ stall_result run_stall(const pipeline_options& opt, const std::string& self_path
     out.catch_up_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   }
   fs::remove_all(dir);
+  return out;
+}
+
+latency_result run_network_latency(const pipeline_options& opt, const std::string& self_path,
+                                   uint64_t rate, double seconds) {
+  latency_result out;
+  fs::path dir;
+  std::vector<double> us;
+  {
+    net_primary p{opt, self_path, 1};
+    dir = p.dir;
+    auto ps = payloads(opt.entry_bytes);
+    auto count = static_cast<uint64_t>(static_cast<double>(rate) * seconds);
+    auto samples = std::make_shared<std::vector<double>>();
+    samples->reserve(count);
+    // Asks the primary, per entry, to answer once the replica applied it.
+    auto prober = p.sys.spawn([samples, primary = p.primary](caf::event_based_actor* self) {
+      return caf::behavior{[=](uint64_t seq, int64_t appended_ns) {
+        self->request(primary, std::chrono::seconds(30), wait_atom_v,
+                      wait_request{seq, 1, ack_level::applied, std::chrono::seconds(20)})
+            .then([=](uint32_t) {
+              auto now = clock_type::now().time_since_epoch().count();
+              samples->push_back(static_cast<double>(now - appended_ns) / 1000.0);
+            });
+      }};
+    });
+    auto interval = std::chrono::duration<double>(1.0 / static_cast<double>(rate));
+    auto start = clock_type::now();
+    for (uint64_t i = 0; i < count;) {
+      auto due = start + std::chrono::duration_cast<clock_type::duration>(interval * i);
+      if (clock_type::now() < due) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+        continue;
+      }
+      auto range = p.log->append(ps[i % ps.size()]);
+      if (!range) std::exit(2);
+      caf::anon_send(prober, range->last,
+                     static_cast<int64_t>(clock_type::now().time_since_epoch().count()));
+      ++i;
+    }
+    p.wait_until([&](const primary_status& st) {
+      return !st.replicas.empty() && st.replicas[0].applied_sequence == p.log->last_sequence();
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last answers
+    caf::anon_send_exit(prober, caf::exit_reason::user_shutdown);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    us = *samples;
+  }
+  fs::remove_all(dir);
+  std::sort(us.begin(), us.end());
+  if (us.empty()) return out;
+  out.samples = us.size();
+  out.p50_us = us[us.size() / 2];
+  out.p99_us = us[us.size() * 99 / 100];
+  out.max_us = us.back();
   return out;
 }
 

@@ -33,6 +33,12 @@ struct stall_result {
 };
 stall_result run_stall(const pipeline_options& opt, const std::string& self_path, double seconds);
 
+// Append -> applied-ack latency over TCP to one replica process: single-entry
+// transactions at `rate` per second for `seconds`; each append is followed by
+// a wait (ack level applied, 1 replica) whose answer time is the latency.
+latency_result run_network_latency(const pipeline_options& opt, const std::string& self_path,
+                                   uint64_t rate, double seconds);
+
 // The child side: a replica dialling 127.0.0.1:port until killed.
 int replica_node(int argc, char** argv);
 
