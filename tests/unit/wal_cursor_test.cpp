@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/wal_fixture.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
 
@@ -21,22 +22,8 @@ std::string payload(uint64_t sequence, size_t size) {
   return out;
 }
 
-struct fixture {
-  memory_file_system fs{13};
-  options opts;
-
-  fixture() {
-    opts.dir = "/wal";
-    opts.fs = &fs;
-    opts.sync = sync_policy::none();
-    opts.segment_bytes = 8192;
-  }
-
-  std::unique_ptr<wal::log> open() {
-    auto opened = wal::log::open(opts);
-    CAF_REQUIRE(opened.ok());
-    return std::move(*opened);
-  }
+struct fixture : testing::memory_wal_fixture {
+  fixture() : memory_wal_fixture(13, sync_policy::none(), 8192) {}
 
   void append_until(wal::log& wal, uint64_t last, size_t size = 100) {
     while (wal.last_sequence() < last) {

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/wal_fixture.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
@@ -42,21 +43,8 @@ std::string contents_of(const memory_file_system& fs, const std::string& path) {
 
 constexpr const char* first_segment = "/wal/00000000000000000001.wal";
 
-struct fixture {
-  memory_file_system fs{5};
-  options opts;
-
-  fixture() {
-    opts.dir = "/wal";
-    opts.fs = &fs;
-    opts.sync = sync_policy::always();
-  }
-
-  std::unique_ptr<wal::log> open() {
-    auto opened = wal::log::open(opts);
-    CAF_REQUIRE(opened.ok());
-    return std::move(*opened);
-  }
+struct fixture : testing::memory_wal_fixture {
+  fixture() : memory_wal_fixture(5, sync_policy::always()) {}
 
   // Appends records 1..n, one per transaction, all acknowledged.
   void append_acknowledged(wal::log& wal, uint64_t n) {

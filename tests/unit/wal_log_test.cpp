@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/wal_fixture.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
@@ -45,21 +46,8 @@ std::string payload(uint64_t n, size_t size) {
   return out;
 }
 
-struct fixture {
-  memory_file_system fs{7};
-  options opts;
-
-  fixture() {
-    opts.dir = "/wal";
-    opts.fs = &fs;
-    opts.sync = sync_policy::always();
-  }
-
-  std::unique_ptr<wal::log> open() {
-    auto opened = wal::log::open(opts);
-    CAF_REQUIRE(opened.ok());
-    return std::move(*opened);
-  }
+struct fixture : testing::memory_wal_fixture {
+  fixture() : memory_wal_fixture(7, sync_policy::always()) {}
 };
 
 // A real directory under /tmp, removed afterwards.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/crc32c.hpp"
+#include "tests/support/wal_fixture.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
@@ -172,16 +173,8 @@ void check_recovered_cut(const sample_log& sample, file_system& fs, const std::s
   CAF_CHECK(!(*again)->recovery().truncated());
 }
 
-struct fixture {
-  mutable memory_file_system fs{11};
-  options opts;
-
-  fixture() {
-    opts.dir = "/wal";
-    opts.fs = &fs;
-    opts.sync = sync_policy::always();
-    opts.segment_bytes = 4096;
-  }
+struct fixture : testing::memory_wal_fixture {
+  fixture() : memory_wal_fixture(11, sync_policy::always(), 4096) {}
 
   std::string path(uint64_t first) const { return "/wal/" + segment_file_name(first); }
 

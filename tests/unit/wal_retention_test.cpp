@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/wal_fixture.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
@@ -24,24 +25,13 @@ std::string payload(uint64_t sequence) {
   return out;
 }
 
-struct fixture {
-  memory_file_system fs{17};
-  options opts;
+struct fixture : testing::memory_wal_fixture {
   std::chrono::system_clock::time_point now{std::chrono::hours{24 * 365 * 50}};
 
-  fixture() {
-    opts.dir = "/wal";
-    opts.fs = &fs;
-    opts.sync = sync_policy::none();
-    opts.segment_bytes = 4096;  // 18 records of 217 bytes per segment
+  // 4096-byte segments: 18 records of 217 bytes each.
+  fixture() : memory_wal_fixture(17, sync_policy::none(), 4096) {
     opts.clock = [this] { return now; };
     fs.set_clock([this] { return now; });
-  }
-
-  std::unique_ptr<wal::log> open() {
-    auto opened = wal::log::open(opts);
-    CAF_REQUIRE(opened.ok());
-    return std::move(*opened);
   }
 
   void append_until(wal::log& wal, uint64_t last) {

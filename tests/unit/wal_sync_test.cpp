@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/wal_fixture.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
 
@@ -21,20 +22,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct fixture {
-  memory_file_system fs{9};
-  options opts;
-
-  fixture() {
-    opts.dir = "/wal";
-    opts.fs = &fs;
-  }
+struct fixture : testing::memory_wal_fixture {
+  fixture() : memory_wal_fixture(9, sync_policy::group()) {}
 
   std::unique_ptr<wal::log> open(sync_policy policy) {
     opts.sync = policy;
-    auto opened = wal::log::open(opts);
-    CAF_REQUIRE(opened.ok());
-    return std::move(*opened);
+    return memory_wal_fixture::open();
   }
 };
 
