@@ -119,9 +119,7 @@ CAF_TEST(wait times out saying how many replicas got there) {
   add_replica();
   write_many(5);
   CAF_REQUIRE(converge());
-  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
-                 true);
-  settle();
+  stall(1, true);
   write_many(5);
   settle();
   auto target = primary_log->durable_sequence();
@@ -237,9 +235,7 @@ CAF_TEST(lag of a stalled replica grows in entries bytes and milliseconds) {
   add_replica();
   write_many(10);
   CAF_REQUIRE(converge());
-  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(0, "transport")), stall_atom_v,
-                 true);
-  settle();
+  stall(0, true);
   write_many(200);
   settle();
   advance(750ms);
@@ -257,14 +253,9 @@ CAF_TEST(retention keeps what the slowest replica needs and marks one past the c
   add_replica();
   write_many(10);
   CAF_REQUIRE(converge());
-  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
-                 true);
-  settle();
+  stall(1, true);
   auto stalled_at = replicas[1].machine->applied_sequence();
-  for (int i = 0; i < 40; ++i) {
-    write_many(50);
-    settle();
-  }
+  write_rounds(40, 50);
   advance(1s);  // a retention round
   auto st = primary_state();
   CAF_REQUIRE_EQUAL(st.replicas.size(), 2u);
@@ -283,20 +274,14 @@ CAF_TEST(without caps retention drops only what every replica has) {
   add_replica();
   write_many(10);
   CAF_REQUIRE(converge());
-  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
-                 true);
-  settle();
+  stall(1, true);
   auto stalled_at = replicas[1].machine->applied_sequence();
-  for (int i = 0; i < 40; ++i) {
-    write_many(50);
-    settle();
-  }
+  write_rounds(40, 50);
   advance(1s);
   auto st = primary_state();
   CAF_CHECK_LESS_OR_EQUAL(st.first_retained, stalled_at + 1);
   CAF_CHECK_EQUAL(st.replicas[1].link, "streaming");
-  caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(1, "transport")), stall_atom_v,
-                 false);
+  stall(1, false);
   CAF_REQUIRE(converge());
   check_identical();
   // Once both have everything, the old segments go.

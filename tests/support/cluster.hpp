@@ -120,6 +120,22 @@ class cluster_fixture : public test_coordinator_fixture<cluster_config> {
 
   void settle() { sched.run(); }
 
+  // Holds (or releases) the batches on replica i's link, as a replica that
+  // stopped reading would.
+  void stall(size_t i, bool on) {
+    caf::anon_send(caf::actor_cast<local_link_actor>(replica_part(i, "transport")), stall_atom_v,
+                   on);
+    settle();
+  }
+
+  // `rounds` times: write `per_round` transactions, deliver.
+  void write_rounds(int rounds, int per_round) {
+    for (int i = 0; i < rounds; ++i) {
+      write_many(per_round);
+      settle();
+    }
+  }
+
   // Lets `t` pass on the test clock and delivers what it triggers.
   void advance(caf::timespan t) {
     advance_time(t);
