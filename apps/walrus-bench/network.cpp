@@ -333,7 +333,8 @@ int replica_node(int argc, char** argv) {
   replica_config rc;
   rc.replica_id = argv[2];
   rc.transport = network_transport(cc);
-  auto replica = spawn_replica(sys, rc, std::make_shared<null_machine>(), open_bench_log(argv[1]));
+  auto replica = spawn_replica(sys, rc, std::make_shared<null_machine>(),
+                               open_bench_log(argv[1], 256ull << 20));
   // Runs until the parent kills it.
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }

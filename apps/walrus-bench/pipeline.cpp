@@ -85,8 +85,8 @@ struct cluster {
       rc.replica_id = id;
       rc.transport = local_transport(local_link_config{id, primary, nullptr, opt.codec.id});
       machines.push_back(std::make_shared<counting_machine>(i == 0 ? stamps : nullptr));
-      replicas.push_back(
-          spawn_replica(*sys, rc, machines.back(), open_bench_log((dir / id).string())));
+      replicas.push_back(spawn_replica(*sys, rc, machines.back(),
+                                       open_bench_log((dir / id).string(), 256ull << 20)));
     }
   }
 
@@ -105,10 +105,14 @@ struct cluster {
 
 }  // namespace
 
-std::shared_ptr<wal::log> open_bench_log(const std::string& dir) {
+std::shared_ptr<wal::log> open_bench_log(const std::string& dir, uint64_t replica_cap_bytes) {
   wal::options opts;
   opts.dir = dir;
   opts.sync = wal::sync_policy::none();
+  // A replica's old segments are deleted before the kernel writes them back,
+  // as in the WAL benchmark: the figures measure walrus more than this disk's
+  // writeback. (The primary keeps everything: a slow replica may need it.)
+  opts.max_retained_bytes = replica_cap_bytes;
   auto log = wal::log::open(opts);
   if (!log) {
     std::fprintf(stderr, "walrus-bench: cannot open %s: %s\n", dir.c_str(),

@@ -34,8 +34,9 @@ struct latency_result {
   double max_us = 0;
 };
 
-// A log in `dir` with sync `none`; exits with a message when it cannot open.
-std::shared_ptr<wal::log> open_bench_log(const std::string& dir);
+// A log in `dir` with sync `none`, keeping at most `replica_cap_bytes` (0:
+// everything); exits with a message when it cannot open.
+std::shared_ptr<wal::log> open_bench_log(const std::string& dir, uint64_t replica_cap_bytes = 0);
 
 // Streams `bytes` of entries and waits until every replica applied them.
 throughput_result run_throughput(const pipeline_options& opt);

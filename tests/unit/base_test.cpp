@@ -29,6 +29,16 @@ CAF_TEST(crc32c hardware and portable paths agree at every length and alignment)
                       crc32c::extend_portable(0, data.data() + offset, n));
 }
 
+CAF_TEST(crc32c paths agree on inputs of many interleaved stripes) {
+  std::string data;
+  for (int i = 0; i < 100000; ++i) data.push_back(static_cast<char>(i * 131 + (i >> 7)));
+  for (size_t n : {size_t{12287}, size_t{12288}, size_t{12289}, size_t{16401}, size_t{40000},
+                   size_t{65536}, size_t{99999}})
+    for (size_t offset : {size_t{0}, size_t{1}, size_t{3}})
+      CAF_CHECK_EQUAL(crc32c::extend(0x1234, data.data() + offset, n - offset),
+                      crc32c::extend_portable(0x1234, data.data() + offset, n - offset));
+}
+
 CAF_TEST(crc32c extends across split inputs) {
   std::string data = "the quick brown fox jumps over the lazy dog";
   auto whole = crc32c::value(data);
