@@ -1,0 +1,207 @@
+// The primary's writer: one thread runs every write command, in arrival
+// order (docs/kv.md, "Write flow"):
+//   execute -> append the ops as one WAL transaction -> store.apply() it,
+// so each command sees every earlier write (INCR, NX/XX, DEL counts). A
+// round takes everything the broker queued meanwhile (up to
+// max_round_jobs); its replies are released together at the end of the
+// round, after the fdatasync that makes all of them durable.
+//
+// Group commit (--sync group): the log is opened with the interval policy,
+// so append() writes without waiting for an fdatasync, and the writer calls
+// log.sync() once per round. Every write of the round is in the WAL (handed
+// to the OS) before the store shows it, and durable before its reply: N
+// writes arriving together cost one fdatasync. Under --sync always the log
+// syncs inside every append (one fdatasync per write, nothing visible before
+// it is durable); under interval and none replies do not wait for one.
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+
+#include "apps/kv/resp.hpp"
+#include "apps/kv/server_internal.hpp"
+#include "caf/send.hpp"
+
+namespace walrus::kv::server {
+
+writer::writer(config cfg, std::function<void(const std::string&)> on_fatal)
+    : cfg_(std::move(cfg)), on_fatal_(std::move(on_fatal)) {}
+
+void writer::start(caf::actor sink) {
+  assert(!thread_.joinable());
+  sink_ = std::move(sink);
+  thread_ = std::thread([this] { loop(); });
+}
+
+writer::~writer() {
+  stop();
+}
+
+void writer::submit(std::vector<write_job>& jobs) {
+  if (jobs.empty()) return;
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    for (auto& job : jobs) queue_.push_back(std::move(job));
+  }
+  jobs.clear();
+  cv_.notify_one();
+}
+
+void writer::stop() {
+  {
+    std::lock_guard<std::mutex> guard{mu_};
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+writer_stats writer::stats() const {
+  std::lock_guard<std::mutex> guard{stats_mu_};
+  return stats_;
+}
+
+void writer::loop() {
+  using steady = std::chrono::steady_clock;
+  auto next_sweep = steady::now() + cfg_.sweep_interval;
+  std::vector<write_job> jobs;
+  std::unique_lock<std::mutex> lock{mu_};
+  for (;;) {
+    if (queue_.empty() && !stopping_) cv_.wait_until(lock, next_sweep);
+    if (queue_.empty() && stopping_) return;
+    auto take = std::min(queue_.size(), cfg_.max_round_jobs);
+    jobs.assign(std::make_move_iterator(queue_.begin()),
+                std::make_move_iterator(queue_.begin() + static_cast<ptrdiff_t>(take)));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(take));
+    lock.unlock();
+    appended_in_round_ = false;
+    run_round(jobs);
+    if (steady::now() >= next_sweep) {
+      sweep_expired();
+      next_sweep = steady::now() + cfg_.sweep_interval;
+    }
+    // Group commit: one fdatasync for every write of the round.
+    if (appended_in_round_ && cfg_.sync_each_round && !failed_) {
+      if (auto st = cfg_.log->sync(); !st.ok()) {
+        failed_ = true;
+        std::string text = "IOERR write not durable, the WAL failed: " + st.to_string();
+        for (auto& d : done_)
+          if (d.write) {
+            d.reply.clear();
+            resp::append_error(d.reply, text);
+          }
+        std::fprintf(stderr, "walrus-kv: WAL sync failed, writes are refused from now on: %s\n",
+                     st.to_string().c_str());
+        std::lock_guard<std::mutex> guard{stats_mu_};
+        stats_.failure = st.to_string();
+      }
+      std::lock_guard<std::mutex> guard{stats_mu_};
+      ++stats_.round_syncs;
+    }
+    if (!done_.empty()) {
+      caf::anon_send(sink_, writer_round{std::move(done_)});
+      done_.clear();
+    }
+    jobs.clear();
+    lock.lock();
+  }
+}
+
+void writer::run_round(std::vector<write_job>& jobs) {
+  if (jobs.empty()) return;
+  command_context ctx{*cfg_.db, node_role::primary, *cfg_.time, nullptr};
+  done_.reserve(done_.size() + jobs.size());
+  uint64_t transactions = 0;
+  for (auto& job : jobs) {
+    args_.clear();
+    uint32_t begin = 0;
+    for (auto end : job.ends) {
+      args_.emplace_back(job.bytes.data() + begin, end - begin);
+      begin = end;
+    }
+    reply_.clear();
+    ops_.clear();
+    bool write = is_write(args_);
+    auto outcome = execute(args_, ctx, reply_, ops_);
+    if (outcome == disposition::replicate && !ops_.empty()) {
+      std::string error;
+      if (commit(error)) {
+        ++transactions;
+      } else {
+        reply_.clear();
+        resp::append_error(reply_, error);
+      }
+    } else if (outcome != disposition::reply && outcome != disposition::replicate) {
+      // Only reads and writes come here; anything else is answered by the broker.
+      reply_.clear();
+      resp::append_error(reply_, "ERR internal: command not runnable by the writer");
+    }
+    job_done d;
+    d.hdl = job.hdl;
+    d.slot = job.slot;
+    d.write = write;
+    d.request_bytes = job.bytes.size();
+    d.sequence = write ? cfg_.log->last_sequence() : 0;
+    d.reply = reply_;
+    done_.push_back(std::move(d));
+  }
+  std::lock_guard<std::mutex> guard{stats_mu_};
+  ++stats_.rounds;
+  stats_.jobs += jobs.size();
+  stats_.transactions += transactions;
+}
+
+bool writer::commit(std::string& error) {
+  if (failed_) {
+    error = "IOERR writes are refused: the WAL failed (" + stats().failure + ")";
+    return false;
+  }
+  auto range = cfg_.log->append(ops_.entries());
+  if (!range.ok()) {
+    failed_ = true;
+    auto text = range.error().to_string();
+    std::fprintf(stderr, "walrus-kv: WAL append failed, writes are refused from now on: %s\n",
+                 text.c_str());
+    {
+      std::lock_guard<std::mutex> guard{stats_mu_};
+      stats_.failure = text;
+    }
+    error = "IOERR write failed, the WAL failed: " + text;
+    return false;
+  }
+  ops_.to_transaction(range->first, tx_);
+  if (auto st = cfg_.db->apply(tx_); !st.ok()) {
+    // The ops were just encoded by execute(): the store must take them.
+    failed_ = true;
+    auto text = "the store rejected transaction " + std::to_string(range->first) + ".." +
+                std::to_string(range->last) + " that the WAL holds: " + st.to_string();
+    {
+      std::lock_guard<std::mutex> guard{stats_mu_};
+      stats_.failure = text;
+    }
+    error = "ERR internal error: " + text;
+    if (on_fatal_) on_fatal_(text);
+    return false;
+  }
+  appended_in_round_ = true;
+  return true;
+}
+
+void writer::sweep_expired() {
+  if (failed_) return;
+  command_context ctx{*cfg_.db, node_role::primary, *cfg_.time, nullptr};
+  // One shard per tick (each of the 32 every 3.2 s at the default interval;
+  // a sweep scans the whole shard), more while shards are full of expired keys.
+  for (int i = 0; i < 8; ++i) {
+    ops_.clear();
+    auto n = plan_expire_sweep(ctx, sweep_cursor_, 256, ops_);
+    if (n == 0) return;
+    std::string error;
+    if (!commit(error)) return;
+    std::lock_guard<std::mutex> guard{stats_mu_};
+    ++stats_.transactions;
+    stats_.expired_keys += n;
+    if (n < 256) return;
+  }
+}
+
+}  // namespace walrus::kv::server

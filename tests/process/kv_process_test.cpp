@@ -1,0 +1,720 @@
+// Multi-process tests of walrus-kv: real server processes on loopback
+// (ports picked by the OS), driven by the RESP client of apps/kv/client.hpp.
+//
+// Usage: walrus_kv_process_tests WALRUS_KV_BINARY TEST
+// Prints one line per check that fails and a summary; exits 0 when every
+// check passed. Each test runs in a fresh folder under $TMPDIR (or /tmp)
+// that is removed at the end, also on failure; every child process is
+// killed at the end (and dies with this process: PR_SET_PDEATHSIG). A
+// watchdog (SIGALRM) ends a test that hangs, after killing its children and
+// removing its folder.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/kv/client.hpp"
+#include "apps/kv/server_process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace walrus;
+using namespace walrus::kv;
+using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+// -- harness ----------------------------------------------------------------------
+
+std::string program;  // the walrus-kv binary
+int checks = 0;
+int failures = 0;
+
+struct test_failed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+#define CHECK(cond, what)                                                                        \
+  do {                                                                                           \
+    ++checks;                                                                                    \
+    if (!(cond)) {                                                                               \
+      ++failures;                                                                                \
+      std::printf("FAIL %s:%d: %s: %s\n", __FILE__, __LINE__, #cond, std::string(what).c_str()); \
+    }                                                                                            \
+  } while (false)
+
+#define REQUIRE(cond, what)                                                                     \
+  do {                                                                                          \
+    ++checks;                                                                                   \
+    if (!(cond)) {                                                                              \
+      ++failures;                                                                               \
+      throw test_failed(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + #cond + \
+                        ": " + std::string(what));                                              \
+    }                                                                                           \
+  } while (false)
+
+template <class T>
+T need(result<T> r, const std::string& what) {
+  if (!r) {
+    ++failures;
+    throw test_failed(what + ": " + r.error().to_string());
+  }
+  return std::move(*r);
+}
+
+// For the watchdog: what to kill and remove when a test hangs.
+char watchdog_dir[4096];
+pid_t watchdog_pids[8];
+
+void register_pid(pid_t pid) {
+  for (auto& p : watchdog_pids)
+    if (p == 0 || p == pid) {
+      p = pid;
+      return;
+    }
+}
+
+void on_alarm(int) {
+  const char msg[] = "FAIL: the test did not finish in time (watchdog)\n";
+  auto ignored = ::write(1, msg, sizeof(msg) - 1);
+  (void)ignored;
+  for (auto p : watchdog_pids)
+    if (p > 0) ::kill(p, SIGKILL);
+  if (watchdog_dir[0] != '\0') {
+    pid_t rm = ::fork();
+    if (rm == 0) {
+      ::execl("/bin/rm", "rm", "-rf", watchdog_dir, static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    int st = 0;
+    if (rm > 0) ::waitpid(rm, &st, 0);
+  }
+  ::_exit(3);
+}
+
+// A fresh folder, removed on destruction.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/walrus-kv-test-XXXXXX";
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) throw test_failed("mkdtemp failed");
+    path = buf.data();
+    std::snprintf(watchdog_dir, sizeof(watchdog_dir), "%s", path.c_str());
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+    watchdog_dir[0] = '\0';
+  }
+};
+
+std::unique_ptr<client> connect(uint16_t port) {
+  return need(client::connect("127.0.0.1", port), "connect to port " + std::to_string(port));
+}
+
+reply run(client& c, std::initializer_list<std::string_view> args) {
+  return need(c.command(args), "command " + std::string(*args.begin()));
+}
+
+bool is_ok(const reply& r) {
+  return r.type == reply::kind::simple && r.text == "OK";
+}
+
+std::map<std::string, std::string> info(uint16_t port, const std::string& section) {
+  auto c = connect(port);
+  auto r = run(*c, {"INFO", section});
+  std::map<std::string, std::string> out;
+  if (r.type != reply::kind::bulk) return out;
+  size_t at = 0;
+  while (at < r.text.size()) {
+    auto end = r.text.find("\r\n", at);
+    if (end == std::string::npos) end = r.text.size();
+    auto line = r.text.substr(at, end - at);
+    auto colon = line.find(':');
+    if (!line.empty() && line[0] != '#' && colon != std::string::npos)
+      out[line.substr(0, colon)] = line.substr(colon + 1);
+    at = end + 2;
+  }
+  return out;
+}
+
+uint64_t info_number(uint16_t port, const std::string& section, const std::string& name) {
+  auto fields = info(port, section);
+  auto i = fields.find(name);
+  return i == fields.end() ? 0 : std::strtoull(i->second.c_str(), nullptr, 10);
+}
+
+bool eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000)) {
+  auto deadline = steady::now() + limit;
+  while (steady::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return pred();
+}
+
+// A primary and its replicas, in one test folder.
+struct cluster {
+  temp_dir dir;
+  node_process primary;
+  std::vector<node_process> replicas;
+  std::vector<std::string> primary_args;
+
+  node_process start(const std::vector<std::string>& args, const std::string& log) {
+    auto p = need(node_process::start(program, args, (dir.path / log).string()), "start " + log);
+    register_pid(p.pid());
+    return p;
+  }
+
+  void start_primary(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"primary", "--dir", (dir.path / "primary").string()};
+    if (primary.resp_port() == 0) {
+      args.insert(args.end(), {"--port", "0", "--repl-port", "0"});
+    } else {  // a restart keeps the ports
+      args.insert(args.end(), {"--port", std::to_string(primary.resp_port()), "--repl-port",
+                               std::to_string(primary.repl_port())});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    primary = start(args, "primary.log");
+  }
+
+  // Starts replica n (1-based), or restarts it on its folder.
+  node_process& start_replica(size_t n, std::vector<std::string> extra = {}) {
+    auto name = "replica-" + std::to_string(n);
+    std::vector<std::string> args{"replica",
+                                  "--dir",
+                                  (dir.path / name).string(),
+                                  "--primary",
+                                  "127.0.0.1:" + std::to_string(primary.repl_port()),
+                                  "--port",
+                                  "0",
+                                  "--replica-id",
+                                  name};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (replicas.size() < n) replicas.resize(n);
+    replicas[n - 1] = start(args, name + ".log");
+    return replicas[n - 1];
+  }
+
+  uint64_t primary_sequence() {
+    return info_number(primary.resp_port(), "replication", "master_repl_offset");
+  }
+
+  bool caught_up(node_process& r, uint64_t sequence, milliseconds limit = milliseconds(20000)) {
+    return eventually(
+        [&] { return info_number(r.resp_port(), "replication", "applied_sequence") >= sequence; },
+        limit);
+  }
+};
+
+// Pipelined SETs of key<i> = value<i>-tag for i in [from, to); the indices acknowledged.
+std::vector<uint64_t> write_range(client& c, uint64_t from, uint64_t to, const std::string& tag,
+                                  uint64_t batch = 50) {
+  std::vector<uint64_t> acked;
+  for (uint64_t i = from; i < to; i += batch) {
+    auto end = std::min(to, i + batch);
+    for (uint64_t k = i; k < end; ++k)
+      c.queue({"SET", "key" + std::to_string(k), "value" + std::to_string(k) + "-" + tag});
+    if (!c.flush().ok()) return acked;
+    for (uint64_t k = i; k < end; ++k) {
+      auto r = c.read_reply(milliseconds(10000));
+      if (!r) return acked;
+      if (is_ok(*r)) acked.push_back(k);
+    }
+  }
+  return acked;
+}
+
+// Checks that every acknowledged key holds its value on the node at `port`.
+void verify_keys(uint16_t port, const std::vector<uint64_t>& keys, const std::string& tag,
+                 const std::string& node) {
+  auto c = connect(port);
+  size_t bad = 0;
+  std::string first_bad;
+  for (size_t i = 0; i < keys.size(); i += 500) {
+    std::vector<std::string> args{"MGET"};
+    for (size_t k = i; k < std::min(keys.size(), i + 500); ++k)
+      args.push_back("key" + std::to_string(keys[k]));
+    auto r = need(c->command(args), "MGET on " + node);
+    REQUIRE(r.type == reply::kind::array && r.elements.size() == args.size() - 1, r.to_string());
+    for (size_t k = 0; k < r.elements.size(); ++k) {
+      auto want = "value" + std::to_string(keys[i + k]) + "-" + tag;
+      if (r.elements[k].type != reply::kind::bulk || r.elements[k].text != want) {
+        if (bad++ == 0)
+          first_bad = args[k + 1] + " = " + r.elements[k].to_string() + ", want " + want;
+      }
+    }
+  }
+  CHECK(bad == 0, node + ": " + std::to_string(bad) + " of " + std::to_string(keys.size()) +
+                      " acknowledged keys wrong, first: " + first_bad);
+}
+
+// Runs walrus-kv with `args` to its exit: {exit code, last lines of output}.
+std::pair<int, std::string> run_cli(const std::vector<std::string>& args, const fs::path& log) {
+  auto p = need(node_process::spawn(program, args, log.string()), "spawn walrus-kv");
+  auto code = p.wait(milliseconds(5000));
+  auto out = p.log_tail(5);
+  if (!code) {
+    p.signal(SIGKILL);
+    return {-1, "still running: " + out};
+  }
+  return {*code, out};
+}
+
+// -- tests ------------------------------------------------------------------------
+
+void test_cli() {
+  temp_dir dir;
+  auto log = dir.path / "cli.log";
+  auto [help_code, help_out] = run_cli({"--help"}, log);
+  CHECK(help_code == 0, "--help exits 0, got " + std::to_string(help_code));
+  auto [code1, out1] =
+      run_cli({"primary", "--dir", (dir.path / "a").string(), "--bogus", "1"}, log);
+  CHECK(code1 == 2 && out1.find("unknown option '--bogus'") != std::string::npos, out1);
+  auto [code2, out2] = run_cli({"primary", "--port", "0"}, log);
+  CHECK(code2 == 2 && out2.find("missing --dir") != std::string::npos, out2);
+  auto [code3, out3] = run_cli({"replica", "--dir", (dir.path / "b").string()}, log);
+  CHECK(code3 == 2 && out3.find("missing --primary") != std::string::npos, out3);
+  auto [code4, out4] = run_cli({"primary", "--dir", (dir.path / "c").string(), "--sync", "x"}, log);
+  CHECK(code4 == 2 && out4.find("invalid --sync") != std::string::npos, out4);
+
+  // A data folder that is a file.
+  {
+    std::FILE* f = std::fopen((dir.path / "file").c_str(), "w");
+    if (f) std::fclose(f);
+  }
+  auto [code5, out5] = run_cli(
+      {"primary", "--dir", (dir.path / "file").string(), "--port", "0", "--repl-port", "0"}, log);
+  CHECK(code5 == 1 && out5.find("data folder") != std::string::npos, out5);
+
+  // Occupied ports and a data folder in use.
+  auto first = need(node_process::start(program,
+                                        {"primary", "--dir", (dir.path / "p1").string(), "--port",
+                                         "0", "--repl-port", "0"},
+                                        (dir.path / "p1.log").string()),
+                    "first primary");
+  register_pid(first.pid());
+  auto [code6, out6] = run_cli({"primary", "--dir", (dir.path / "p2").string(), "--port",
+                                std::to_string(first.resp_port()), "--repl-port", "0"},
+                               log);
+  CHECK(code6 == 1 && out6.find("cannot listen for RESP clients") != std::string::npos, out6);
+  auto [code7, out7] = run_cli({"primary", "--dir", (dir.path / "p3").string(), "--port", "0",
+                                "--repl-port", std::to_string(first.repl_port())},
+                               log);
+  CHECK(code7 == 1 && out7.find("cannot listen for replicas") != std::string::npos, out7);
+  auto [code8, out8] = run_cli(
+      {"primary", "--dir", (dir.path / "p1").string(), "--port", "0", "--repl-port", "0"}, log);
+  CHECK(code8 == 1 && out8.find("in use by another walrus-kv") != std::string::npos, out8);
+  auto stopped = first.stop();
+  CHECK(stopped && *stopped == 0, "SIGTERM exit code");
+}
+
+void test_replication() {
+  cluster c;
+  c.start_primary();
+  c.start_replica(1);
+  c.start_replica(2);
+  auto w = connect(c.primary.resp_port());
+  auto acked = write_range(*w, 0, 1000, "r");
+  REQUIRE(acked.size() == 1000, "acknowledged " + std::to_string(acked.size()));
+  CHECK(is_ok(run(*w, {"MSET", "m1", "a", "m2", "b", "m3", "c"})), "MSET");
+  CHECK(run(*w, {"INCR", "counter"}).integer == 1, "INCR");
+  CHECK(run(*w, {"INCRBY", "counter", "41"}).integer == 42, "INCRBY");
+  CHECK(run(*w, {"DEL", "key999"}).integer == 1, "DEL");
+  auto target = c.primary_sequence();
+  CHECK(target == 1000 + 3 + 2 + 1, "primary sequence " + std::to_string(target));
+  acked.pop_back();  // key999 was deleted
+  for (size_t i = 0; i < 2; ++i) {
+    auto& r = c.replicas[i];
+    auto name = "replica-" + std::to_string(i + 1);
+    REQUIRE(c.caught_up(r, target), name + " did not catch up");
+    verify_keys(r.resp_port(), acked, "r", name);
+    auto rc = connect(r.resp_port());
+    auto m = run(*rc, {"MGET", "m1", "m2", "m3", "counter", "key999"});
+    CHECK(m.to_string() == "[\"a\", \"b\", \"c\", \"42\", (nil)]", name + ": " + m.to_string());
+    CHECK(run(*rc, {"DBSIZE"}).integer == 1003, name + " DBSIZE");
+    // Writes on a replica are refused.
+    auto ro = run(*rc, {"SET", "x", "1"});
+    CHECK(ro.is_error() && ro.text == "READONLY You can't write against a read only replica.",
+          ro.to_string());
+    auto ro2 = run(*rc, {"INCR", "counter"});
+    CHECK(ro2.is_error() && ro2.text.rfind("READONLY", 0) == 0, ro2.to_string());
+    auto role = run(*rc, {"ROLE"});
+    CHECK(role.type == reply::kind::array && role.elements.size() == 5 &&
+              role.elements[0].text == "slave" && role.elements[3].text == "connected",
+          role.to_string());
+    auto fields = info(r.resp_port(), "replication");
+    CHECK(fields["master_link_status"] == "up", "link " + fields["master_link_status"]);
+    CHECK(fields["replica_id"] == name, fields["replica_id"]);
+  }
+  auto fields = info(c.primary.resp_port(), "default");
+  CHECK(fields["role"] == "master", fields["role"]);
+  CHECK(fields["connected_slaves"] == "2", fields["connected_slaves"]);
+  CHECK(fields["slave0"].find("state=streaming") != std::string::npos, fields["slave0"]);
+  CHECK(fields["slave0"].find("lag_entries=") != std::string::npos, fields["slave0"]);
+  CHECK(fields["db0"].rfind("keys=1003,", 0) == 0, fields["db0"]);
+  CHECK(fields["wal_status"] == "ok", fields["wal_status"]);
+  auto role = run(*w, {"ROLE"});
+  CHECK(role.type == reply::kind::array && role.elements.size() == 3 &&
+            role.elements[0].text == "master" && role.elements[2].elements.size() == 2,
+        role.to_string());
+  // Expiry: the primary deletes an expired key through the WAL; replicas follow.
+  CHECK(is_ok(run(*w, {"SET", "short", "lived", "PX", "200"})), "SET PX");
+  CHECK(eventually([&] { return info_number(c.primary.resp_port(), "stats", "expired_keys") == 1; },
+                   milliseconds(10000)),
+        "the primary's sweep did not delete the expired key");
+  target = c.primary_sequence();
+  CHECK(target == 1000 + 3 + 2 + 1 + 2, "sequence after SET PX and its Del");
+  for (auto& r : c.replicas) {
+    REQUIRE(c.caught_up(r, target), "replica did not apply the Del");
+    auto rc = connect(r.resp_port());
+    CHECK(run(*rc, {"DBSIZE"}).integer == 1003, "DBSIZE after expiry");
+  }
+  for (auto& r : c.replicas) CHECK(r.stop().ok(), "replica stop");
+  auto code = c.primary.stop();
+  CHECK(code && *code == 0, "primary exit code");
+}
+
+void test_wait() {
+  cluster c;
+  c.start_primary();
+  c.start_replica(1);
+  c.start_replica(2);
+  auto w = connect(c.primary.resp_port());
+  CHECK(is_ok(run(*w, {"SET", "a", "1"})), "SET");
+  auto all = run(*w, {"WAIT", "2", "5000"});
+  CHECK(all.type == reply::kind::integer && all.integer == 2, all.to_string());
+  // Pipelined: WAIT right behind a write waits for that write.
+  w->queue({"SET", "b", "2"});
+  w->queue({"WAIT", "2", "5000"});
+  w->queue({"GET", "b"});
+  REQUIRE(w->flush().ok(), "flush");
+  CHECK(is_ok(need(w->read_reply(), "SET")), "SET b");
+  auto waited = need(w->read_reply(), "WAIT");
+  CHECK(waited.integer == 2, waited.to_string());
+  CHECK(need(w->read_reply(), "GET").text == "2", "GET b");
+  // One replica gone: WAIT 2 answers 1 at its timeout.
+  c.replicas[1].signal(SIGKILL);
+  CHECK(c.replicas[1].wait(milliseconds(5000)).ok(), "replica-2 killed");
+  CHECK(is_ok(run(*w, {"SET", "c", "3"})), "SET c");
+  auto started = steady::now();
+  auto partial = run(*w, {"WAIT", "2", "300"});
+  auto took = std::chrono::duration_cast<milliseconds>(steady::now() - started).count();
+  CHECK(partial.type == reply::kind::integer && partial.integer == 1, partial.to_string());
+  CHECK(took >= 250 && took < 3000, "WAIT 2 300 took " + std::to_string(took) + " ms");
+  auto one = run(*w, {"WAIT", "1", "5000"});
+  CHECK(one.integer == 1, one.to_string());
+  auto none = run(*w, {"WAIT", "0", "0"});
+  CHECK(none.type == reply::kind::integer, none.to_string());
+  auto bad = run(*w, {"WAIT", "x", "1"});
+  CHECK(bad.is_error(), bad.to_string());
+  auto rc = connect(c.replicas[0].resp_port());
+  auto on_replica = run(*rc, {"WAIT", "1", "10"});
+  CHECK(on_replica.is_error(), on_replica.to_string());
+}
+
+// kill -9 of a replica in the middle of a write stream; --sync always.
+void test_replica_kill() {
+  cluster c;
+  c.start_primary({"--sync", "always"});
+  c.start_replica(1, {"--sync", "always"});
+  auto w = connect(c.primary.resp_port());
+  auto acked = write_range(*w, 0, 600, "k");
+  c.replicas[0].signal(SIGKILL);
+  auto more = write_range(*w, 600, 1500, "k");
+  acked.insert(acked.end(), more.begin(), more.end());
+  REQUIRE(acked.size() == 1500, "acknowledged " + std::to_string(acked.size()));
+  CHECK(c.replicas[0].wait(milliseconds(5000)).ok(), "replica died");
+  c.start_replica(1, {"--sync", "always"});
+  // Keep writing while it catches up.
+  more = write_range(*w, 1500, 2000, "k");
+  acked.insert(acked.end(), more.begin(), more.end());
+  REQUIRE(acked.size() == 2000, "acknowledged " + std::to_string(acked.size()));
+  auto target = c.primary_sequence();
+  REQUIRE(c.caught_up(c.replicas[0], target), "restarted replica did not catch up");
+  verify_keys(c.replicas[0].resp_port(), acked, "k", "replica-1");
+  verify_keys(c.primary.resp_port(), acked, "k", "primary");
+  auto waited = run(*w, {"WAIT", "1", "5000"});
+  CHECK(waited.integer == 1, waited.to_string());
+}
+
+// kill -9 of the primary mid-stream, restart on the same folder and ports.
+void test_primary_kill() {
+  cluster c;
+  c.start_primary({"--sync", "always"});
+  c.start_replica(1);
+  auto w = connect(c.primary.resp_port());
+  auto acked = write_range(*w, 0, 800, "p");
+  REQUIRE(acked.size() == 800, "acknowledged " + std::to_string(acked.size()));
+  // A batch in flight when the primary dies: some of it may be acknowledged.
+  for (uint64_t k = 800; k < 1000; ++k)
+    w->queue({"SET", "key" + std::to_string(k), "value" + std::to_string(k) + "-p"});
+  REQUIRE(w->flush().ok(), "flush");
+  for (uint64_t k = 800; k < 850; ++k) {
+    auto r = w->read_reply();
+    if (r && is_ok(*r)) acked.push_back(k);
+  }
+  c.primary.signal(SIGKILL);
+  for (uint64_t k = 850; k < 1000; ++k) {
+    auto r = w->read_reply(milliseconds(3000));
+    if (!r) break;
+    if (is_ok(*r)) acked.push_back(k);
+  }
+  CHECK(c.primary.wait(milliseconds(5000)).ok(), "primary died");
+  c.start_primary({"--sync", "always"});
+  verify_keys(c.primary.resp_port(), acked, "p", "restarted primary");
+  // Replication resumes: new writes reach the replica, which then holds everything.
+  w = connect(c.primary.resp_port());
+  auto more = write_range(*w, 1000, 1200, "p");
+  REQUIRE(more.size() == 200, "acknowledged after restart " + std::to_string(more.size()));
+  acked.insert(acked.end(), more.begin(), more.end());
+  auto target = c.primary_sequence();
+  REQUIRE(c.caught_up(c.replicas[0], target, milliseconds(30000)),
+          "replica did not resume after the primary restarted");
+  verify_keys(c.replicas[0].resp_port(), acked, "p", "replica-1");
+  auto pc = connect(c.primary.resp_port());
+  auto rc = connect(c.replicas[0].resp_port());
+  CHECK(run(*pc, {"DBSIZE"}).integer == run(*rc, {"DBSIZE"}).integer, "DBSIZE differs");
+  auto code = c.primary.stop();
+  CHECK(code && *code == 0, "primary exit code after restart");
+}
+
+void test_malformed() {
+  cluster c;
+  c.start_primary({"--max-request-bytes", "4096"});
+  struct bad_input {
+    std::string bytes;
+    std::string error;
+  };
+  std::vector<bad_input> inputs = {
+      {"*1\r\n$abc\r\n", "ERR Protocol error: invalid bulk length"},
+      {"*abc\r\n", "ERR Protocol error: invalid multibulk length"},
+      {"*1\r\n:5\r\n", "ERR Protocol error: expected '$', got ':'"},
+      {"*2\r\n$3\r\nSET\r\n$100000\r\n", "ERR Protocol error"},
+      {"SET \"abc\r\n", "ERR Protocol error: unbalanced quotes in request"},
+  };
+  for (auto& in : inputs) {
+    auto k = connect(c.primary.resp_port());
+    k->queue({"PING"});
+    k->queue_raw(in.bytes);
+    REQUIRE(k->flush().ok(), "flush");
+    auto pong = need(k->read_reply(), "PING before the bad bytes");
+    CHECK(pong.text == "PONG", pong.to_string());
+    auto r = need(k->read_reply(), "error reply to " + in.bytes);
+    CHECK(r.is_error() && r.text.rfind(in.error, 0) == 0, r.to_string());
+    CHECK(k->wait_closed(milliseconds(5000)), "connection not closed after " + r.text);
+  }
+  // QUIT: +OK then close.
+  auto q = connect(c.primary.resp_port());
+  CHECK(is_ok(run(*q, {"QUIT"})), "QUIT");
+  CHECK(q->wait_closed(milliseconds(5000)), "QUIT closes");
+  // The server still works; inline commands too.
+  auto k = connect(c.primary.resp_port());
+  k->queue_raw("PING\r\nSET inline \"a b\"\r\nGET inline\r\n");
+  REQUIRE(k->flush().ok(), "flush");
+  CHECK(need(k->read_reply(), "inline PING").text == "PONG", "inline PING");
+  CHECK(is_ok(need(k->read_reply(), "inline SET")), "inline SET");
+  CHECK(need(k->read_reply(), "inline GET").text == "a b", "inline GET");
+  auto unknown = run(*k, {"NOSUCH", "x"});
+  CHECK(unknown.is_error() && unknown.text.rfind("ERR unknown command 'NOSUCH'", 0) == 0,
+        unknown.to_string());
+  auto code = c.primary.stop();
+  CHECK(code && *code == 0, "primary exit code");
+}
+
+void test_pipeline() {
+  cluster c;
+  c.start_primary();
+  auto k = connect(c.primary.resp_port());
+  // 3000 commands in one write: SET, GET (sees the SET), INCR, in order.
+  for (int i = 0; i < 1000; ++i) {
+    k->queue({"SET", "p" + std::to_string(i), std::to_string(i)});
+    k->queue({"GET", "p" + std::to_string(i)});
+    k->queue({"INCR", "n"});
+  }
+  REQUIRE(k->flush().ok(), "flush");
+  int wrong = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto set = need(k->read_reply(), "SET");
+    auto get = need(k->read_reply(), "GET");
+    auto incr = need(k->read_reply(), "INCR");
+    if (!is_ok(set) || get.text != std::to_string(i) || incr.integer != i + 1) ++wrong;
+  }
+  CHECK(wrong == 0, std::to_string(wrong) + " of 1000 pipelined triples answered wrongly");
+  // Two connections incrementing one key: no lost update.
+  auto a = connect(c.primary.resp_port());
+  auto b = connect(c.primary.resp_port());
+  for (int i = 0; i < 500; ++i) {
+    a->queue({"INCR", "shared"});
+    b->queue({"INCR", "shared"});
+  }
+  REQUIRE(a->flush().ok() && b->flush().ok(), "flush");
+  for (int i = 0; i < 500; ++i) {
+    CHECK(need(a->read_reply(), "INCR a").type == reply::kind::integer, "INCR a");
+    CHECK(need(b->read_reply(), "INCR b").type == reply::kind::integer, "INCR b");
+  }
+  CHECK(run(*k, {"GET", "shared"}).text == "1000", "shared counter");
+  // Large values: 5 of 8 MiB in one pipeline (over the per-connection budget of 32 MiB).
+  std::string big(8 << 20, 'x');
+  for (int i = 0; i < 5; ++i) k->queue({"SET", "big" + std::to_string(i), big});
+  k->queue({"GET", "big4"});
+  REQUIRE(k->flush(milliseconds(30000)).ok(), "flush large values");
+  for (int i = 0; i < 5; ++i)
+    CHECK(is_ok(need(k->read_reply(milliseconds(30000)), "SET big")), "SET big");
+  auto got = need(k->read_reply(milliseconds(30000)), "GET big4");
+  CHECK(got.type == reply::kind::bulk && got.text == big,
+        "GET big4: " + std::to_string(got.text.size()));
+  // Many clients at once.
+  std::vector<std::unique_ptr<client>> many;
+  for (int i = 0; i < 50; ++i) many.push_back(connect(c.primary.resp_port()));
+  for (int i = 0; i < 50; ++i) many[i]->queue({"SET", "c" + std::to_string(i), "v"});
+  for (auto& m : many) REQUIRE(m->flush().ok(), "flush");
+  int ok = 0;
+  for (auto& m : many) ok += is_ok(need(m->read_reply(), "SET")) ? 1 : 0;
+  CHECK(ok == 50, std::to_string(ok) + " of 50 clients");
+  auto fields = info(c.primary.resp_port(), "clients");
+  CHECK(std::atoi(fields["connected_clients"].c_str()) >= 52, fields["connected_clients"]);
+}
+
+// SIGTERM with writes in flight: exit 0, everything acknowledged survives.
+void test_sigterm() {
+  cluster c;
+  c.start_primary();
+  auto w = connect(c.primary.resp_port());
+  auto acked = write_range(*w, 0, 500, "t");
+  for (uint64_t k = 500; k < 2000; ++k)
+    w->queue({"SET", "key" + std::to_string(k), "value" + std::to_string(k) + "-t"});
+  REQUIRE(w->flush().ok(), "flush");
+  c.primary.signal(SIGTERM);
+  for (uint64_t k = 500; k < 2000; ++k) {
+    auto r = w->read_reply(milliseconds(5000));
+    if (!r) break;
+    if (is_ok(*r)) acked.push_back(k);
+  }
+  auto code = c.primary.wait(milliseconds(15000));
+  CHECK(code && *code == 0, code ? "exit code " + std::to_string(*code) : code.error().to_string());
+  c.start_primary();
+  verify_keys(c.primary.resp_port(), acked, "t", "restarted primary");
+  // A second signal exits at once, even while stopping waits for a client.
+  auto hold = connect(c.primary.resp_port());
+  CHECK(is_ok(run(*hold, {"SET", "h", "1"})), "SET");
+  hold->queue({"WAIT", "5", "0"});  // blocks forever: no replica
+  REQUIRE(hold->flush().ok(), "flush");
+  std::this_thread::sleep_for(milliseconds(200));
+  c.primary.signal(SIGTERM);
+  std::this_thread::sleep_for(milliseconds(300));
+  c.primary.signal(SIGINT);
+  auto second = c.primary.wait(milliseconds(3000));
+  CHECK(second && *second == 128 + SIGINT,
+        second ? "exit code " + std::to_string(*second) : second.error().to_string());
+}
+
+void test_redis_cli() {
+  if (::access("/usr/bin/redis-cli", X_OK) != 0) {
+    std::printf("redis-cli not installed: skipped\n");
+    return;
+  }
+  cluster c;
+  c.start_primary();
+  auto port = std::to_string(c.primary.resp_port());
+  auto cli = [&](const std::string& args) {
+    std::string cmd = "/usr/bin/redis-cli -p " + port + " " + args + " 2>&1";
+    std::string out;
+    if (std::FILE* p = ::popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+      ::pclose(p);
+    }
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  };
+  CHECK(cli("SET greeting hello") == "OK", cli("SET greeting hello"));
+  CHECK(cli("GET greeting") == "hello", cli("GET greeting"));
+  CHECK(cli("INCR n") == "1", "INCR");
+  CHECK(cli("ROLE").rfind("master", 0) == 0, cli("ROLE"));
+  CHECK(cli("INFO replication").find("role:master") != std::string::npos, "INFO");
+  CHECK(cli("WAIT 0 0") == "0", cli("WAIT 0 0"));
+}
+
+void test_demo() {
+  temp_dir dir;
+  auto log = dir.path / "demo.log";
+  auto demo = need(
+      node_process::spawn(program, {"demo", "--dir", (dir.path / "data").string()}, log.string()),
+      "spawn the demo");
+  register_pid(demo.pid());
+  auto r = demo.wait(milliseconds(120000));
+  int code = r ? *r : -1;
+  std::string output;
+  if (std::FILE* f = std::fopen(log.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) output.append(buf, n);
+    std::fclose(f);
+  }
+  std::fputs(output.c_str(), stdout);
+  CHECK(code == 0, "demo exit code " + std::to_string(code));
+  CHECK(output.find("Demo complete") != std::string::npos, "demo output");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s WALRUS_KV_BINARY TEST\n", argv[0]);
+    return 2;
+  }
+  program = fs::absolute(argv[1]).string();
+  std::string name = argv[2];
+  std::map<std::string, std::pair<void (*)(), unsigned>> tests = {
+      {"cli", {test_cli, 60}},
+      {"replication", {test_replication, 90}},
+      {"wait", {test_wait, 60}},
+      {"replica_kill", {test_replica_kill, 120}},
+      {"primary_kill", {test_primary_kill, 120}},
+      {"malformed", {test_malformed, 60}},
+      {"pipeline", {test_pipeline, 60}},
+      {"sigterm", {test_sigterm, 90}},
+      {"redis_cli", {test_redis_cli, 60}},
+      {"demo", {test_demo, 150}},
+  };
+  auto it = tests.find(name);
+  if (it == tests.end()) {
+    std::fprintf(stderr, "unknown test '%s'\n", name.c_str());
+    return 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGALRM, on_alarm);
+  ::alarm(it->second.second);
+  auto start = steady::now();
+  try {
+    it->second.first();
+  } catch (const test_failed& e) {
+    std::printf("FAIL %s\n", e.what());
+  } catch (const std::exception& e) {
+    ++failures;
+    std::printf("FAIL exception: %s\n", e.what());
+  }
+  ::alarm(0);
+  auto ms = std::chrono::duration_cast<milliseconds>(steady::now() - start).count();
+  std::printf("%s: %d checks, %d failed, %ld ms: %s\n", name.c_str(), checks, failures,
+              static_cast<long>(ms), failures == 0 ? "PASSED" : "FAILED");
+  return failures == 0 ? 0 : 1;
+}
