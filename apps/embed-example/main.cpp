@@ -31,7 +31,8 @@ class kv_map : public walrus::state_machine {
     for (auto entry : tx.entries) {
       auto eq = entry.find('=');
       if (eq == std::string_view::npos)
-        return walrus::status{walrus::errc::invalid_argument, "not key=value: " + std::string(entry)};
+        return walrus::status{walrus::errc::invalid_argument,
+                              "not key=value: " + std::string(entry)};
       map_[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
     }
     applied_ = tx.last_sequence();
