@@ -218,10 +218,14 @@ caf::behavior listener(io::stateful_broker<listener_state>* self,
   auto& cfg = shared->cfg;
   auto doorman = self->add_tcp_doorman(cfg.port, cfg.host.c_str(), true);
   if (!doorman) {
-    self->quit(make_error(errc::io_error, "cannot listen on " + cfg.host + ":" +
-                                              std::to_string(cfg.port) + ": " +
-                                              self->system().render(doorman.error())));
-    return {};
+    // Answer the port request with the cause, then end.
+    auto err =
+        make_error(errc::io_error, "cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) +
+                                       ": " + self->system().render(doorman.error()));
+    return {[self, err](caf::get_atom) -> caf::result<uint16_t> {
+      self->quit(err);
+      return err;
+    }};
   }
   self->state.port = doorman->second;
   return {
@@ -250,18 +254,11 @@ result<std::pair<caf::actor, uint16_t>> listen(caf::actor_system& sys, listener_
   if (auto valid = wire_format::validate(cfg.handshake); !valid.ok()) return valid;
   auto listener = spawn_listener(sys, std::move(cfg), std::move(primary), std::move(log));
   caf::scoped_actor self{sys};
-  self->monitor(listener);
   result<std::pair<caf::actor, uint16_t>> out =
       status{errc::io_error, "the listener did not answer"};
-  bool down = false;
   self->request(listener, std::chrono::seconds(5), caf::get_atom_v)
       .receive([&](uint16_t port) { out = std::make_pair(listener, port); },
-               [&](caf::error&) { down = true; });
-  if (down)  // it quit at start: its exit reason says why
-    self->receive([&](caf::down_msg& dm) { out = to_status(dm.reason); },
-                  caf::after(std::chrono::seconds(1)) >> [] {});
-  else
-    self->demonitor(listener);
+               [&](caf::error& err) { out = to_status(err); });
   return out;
 }
 

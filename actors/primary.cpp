@@ -78,7 +78,7 @@ supervisor_actor spawn_session(self_ptr self, const session_request& req,
   return spawn_supervisor(self->system(), std::move(cfg));
 }
 
-void end_session(self_ptr self, const std::string& replica, const caf::error& reason) {
+void end_session(self_ptr self, std::string replica, const caf::error& reason) {
   auto i = self->state.sessions.find(replica);
   if (i == self->state.sessions.end()) return;
   self->demonitor(i->second.link.address());
