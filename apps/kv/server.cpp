@@ -51,10 +51,6 @@ struct server_config : caf::actor_system_config {
     walrus::add_message_types(*this);
     load<caf::io::middleman>();
     set("scheduler.max-threads", 2);
-    // Idle workers go straight from spinning to a condition variable: the
-    // default 500 polls 50 us apart after every burst cost a busy server a
-    // sixth of its CPU in wake-ups (perf, 2 cores).
-    set("work-stealing.moderate-poll-attempts", 0);
   }
 };
 
