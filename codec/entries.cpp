@@ -2,25 +2,17 @@
 
 #include <cassert>
 
+#include "base/varint.hpp"
+
 namespace walrus::codec {
 
 size_t encoded_size(size_t payload_size) noexcept {
-  size_t n = 1;
-  for (auto v = payload_size; v >= 0x80; v >>= 7) ++n;
-  return n + payload_size;
+  return varint_size(payload_size) + payload_size;
 }
 
 void entries_writer::add(std::string_view payload, bool commit) {
   assert(payload.size() <= UINT32_MAX);
-  char varint[5];
-  size_t n = 0;
-  auto v = static_cast<uint32_t>(payload.size());
-  while (v >= 0x80) {
-    varint[n++] = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  varint[n++] = static_cast<char>(v);
-  blob_.append(varint, n);
+  put_varint(blob_, payload.size());
   blob_.append(payload.data(), payload.size());
   if (count_ / 8 >= flags_.size()) flags_.push_back('\0');
   if (commit) flags_[count_ / 8] = static_cast<char>(flags_[count_ / 8] | (1 << (count_ % 8)));

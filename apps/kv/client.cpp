@@ -15,6 +15,21 @@
 
 namespace walrus::kv {
 
+std::map<std::string, std::string> parse_info(std::string_view text) {
+  std::map<std::string, std::string> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    auto end = text.find("\r\n", at);
+    if (end == std::string_view::npos) end = text.size();
+    auto line = text.substr(at, end - at);
+    auto colon = line.find(':');
+    if (!line.empty() && line[0] != '#' && colon != std::string_view::npos)
+      out[std::string(line.substr(0, colon))] = std::string(line.substr(colon + 1));
+    at = end + 2;
+  }
+  return out;
+}
+
 namespace {
 
 using steady = std::chrono::steady_clock;

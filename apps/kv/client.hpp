@@ -13,6 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include <map>
+#include <string_view>
+
 #include "base/status.hpp"
 
 namespace walrus::kv {
@@ -30,6 +33,9 @@ struct reply {
   // "OK", "(error) ERR ...", "(integer) 3", "\"value\"", "(nil)", "[a, b]": for messages.
   std::string to_string() const;
 };
+
+// The "field:value" lines of an INFO reply (section headers skipped).
+std::map<std::string, std::string> parse_info(std::string_view text);
 
 class client {
  public:

@@ -1,5 +1,7 @@
 #include "apps/kv/ops.hpp"
 
+#include "base/varint.hpp"
+
 #include <cassert>
 
 namespace walrus::kv {
@@ -17,26 +19,6 @@ constexpr uint8_t tag_op_flush_all = (3 << 3) | wire_length;
 constexpr uint8_t tag_key = (1 << 3) | wire_length;
 constexpr uint8_t tag_value = (2 << 3) | wire_length;
 constexpr uint8_t tag_expire = (3 << 3) | wire_varint;
-
-size_t varint_size(uint64_t v) noexcept {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void put_varint(std::string& out, uint64_t v) {
-  char bytes[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    bytes[n++] = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  bytes[n++] = static_cast<char>(v);
-  out.append(bytes, n);
-}
 
 // A length-delimited field, omitted when empty (proto3 default value).
 size_t bytes_field_size(std::string_view data) noexcept {

@@ -62,18 +62,7 @@ std::unique_ptr<client> connect_to(uint16_t port) {
 std::map<std::string, std::string> info(client& c, const std::string& section) {
   auto r = need(c.command({"INFO", section}), "INFO " + section);
   if (r.type != reply::kind::bulk) throw demo_failed("INFO answered " + r.to_string());
-  std::map<std::string, std::string> out;
-  size_t at = 0;
-  while (at < r.text.size()) {
-    auto end = r.text.find("\r\n", at);
-    if (end == std::string::npos) end = r.text.size();
-    auto line = r.text.substr(at, end - at);
-    auto colon = line.find(':');
-    if (!line.empty() && line[0] != '#' && colon != std::string::npos)
-      out[line.substr(0, colon)] = line.substr(colon + 1);
-    at = end + 2;
-  }
-  return out;
+  return parse_info(r.text);
 }
 
 uint64_t number(const std::map<std::string, std::string>& fields, const std::string& name) {

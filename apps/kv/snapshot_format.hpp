@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/varint.hpp"
+
 namespace walrus::kv::snapshot_format {
 
 constexpr char magic[8] = {'W', 'A', 'L', 'R', 'U', 'S', 'K', 'V'};
@@ -53,17 +55,6 @@ inline uint64_t get_u64(const char* p) noexcept {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
   return v;
-}
-
-inline void put_varint(std::string& out, uint64_t v) {
-  char bytes[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    bytes[n++] = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  bytes[n++] = static_cast<char>(v);
-  out.append(bytes, n);
 }
 
 inline size_t varint_bytes(uint64_t v) noexcept {

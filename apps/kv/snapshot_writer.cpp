@@ -77,9 +77,9 @@ status snapshot_writer::fill_records() {
                         std::to_string(pending_.key.size()) + " bytes) exceeds the block limit " +
                         std::to_string(max_payload)};
     if (!payload_.empty() && payload_.size() + size > opts_.block_bytes) return status{};
-    fmt::put_varint(payload_, pending_.key.size());
-    fmt::put_varint(payload_, pending_.value.size());
-    fmt::put_varint(payload_, expire);
+    put_varint(payload_, pending_.key.size());
+    put_varint(payload_, pending_.value.size());
+    put_varint(payload_, expire);
     payload_.append(pending_.key.data(), pending_.key.size());
     payload_.append(pending_.value.data(), pending_.value.size());
     content_hash_ += record_hash(pending_.key, pending_.value, pending_.expire_at_ms);

@@ -138,19 +138,8 @@ bool is_ok(const reply& r) {
 std::map<std::string, std::string> info(uint16_t port, const std::string& section) {
   auto c = connect(port);
   auto r = run(*c, {"INFO", section});
-  std::map<std::string, std::string> out;
-  if (r.type != reply::kind::bulk) return out;
-  size_t at = 0;
-  while (at < r.text.size()) {
-    auto end = r.text.find("\r\n", at);
-    if (end == std::string::npos) end = r.text.size();
-    auto line = r.text.substr(at, end - at);
-    auto colon = line.find(':');
-    if (!line.empty() && line[0] != '#' && colon != std::string::npos)
-      out[line.substr(0, colon)] = line.substr(colon + 1);
-    at = end + 2;
-  }
-  return out;
+  if (r.type != reply::kind::bulk) return {};
+  return parse_info(r.text);
 }
 
 uint64_t info_number(uint16_t port, const std::string& section, const std::string& name) {
