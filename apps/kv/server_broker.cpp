@@ -23,6 +23,8 @@
 #include "apps/kv/server_internal.hpp"
 #include "caf/io/broker.hpp"
 #include "caf/io/middleman.hpp"
+#include "caf/io/network/multiplexer.hpp"
+#include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
 #include "messages/error.hpp"
 
@@ -60,12 +62,13 @@ struct connection {
   bool waiting = false;      // a WAIT is outstanding: the connection is blocked
   bool stashed = false;      // `stash` holds a WAIT that waits for writer_jobs == 0
   std::vector<std::string> stash;
-  bool closing = false;        // QUIT, a protocol error or shutdown: no more requests
-  bool halted = false;         // reading is suspended (back-pressure)
-  uint64_t last_sequence = 0;  // of this client's last write (WAIT)
-  uint64_t queued_bytes = 0;   // reply bytes handed to the socket
-  uint64_t sent_bytes = 0;     // ... of which were written
-  bool unflushed = false;      // bytes in the write buffer since the last flush
+  bool closing = false;             // QUIT, a protocol error or shutdown: no more requests
+  bool reading = true;              // what CAF was last told: trigger() (true) or halt()
+  bool reading_update_due = false;  // an update_atom is on its way (see set_reading)
+  uint64_t last_sequence = 0;       // of this client's last write (WAIT)
+  uint64_t queued_bytes = 0;        // reply bytes handed to the socket
+  uint64_t sent_bytes = 0;          // ... of which were written
+  bool unflushed = false;           // bytes in the write buffer since the last flush
 };
 
 struct resp_state {
@@ -134,6 +137,30 @@ bool blocked(const connection& conn) {
 void submit_jobs(broker_ptr self) {
   auto& st = self->state;
   if (!st.jobs.empty() && st.node->write != nullptr) st.node->write->submit(st.jobs);
+}
+
+// Whether the connection should be read from now. A stashed WAIT also stops
+// reading: its connection takes no more input until the writes before it
+// have sequences.
+bool wants_input(const connection& conn) {
+  return !conn.closing && !conn.stashed && !blocked(conn);
+}
+
+// Reading is switched on and off only by the (update_atom, hdl) handler,
+// which this schedules for the multiplexer's next loop iteration. Why not
+// halt()/trigger() at once: CAF 0.17 applies a stream's event changes at the
+// end of the loop iteration, and stream::activate() does nothing while the
+// stream still holds its reader. So halt() then trigger() in one iteration
+// leaves the socket unread forever (the stall of 8 MiB pipelined SETs,
+// kv_process.big_values), and trigger() then halt() cancel out in the event
+// list but leave the reader set, with the same end. Posting to the
+// multiplexer runs after that iteration's changes were applied; one switch
+// per update keeps every switch in its own iteration.
+void set_reading(broker_ptr self, connection_handle hdl, connection& conn) {
+  if (wants_input(conn) == conn.reading || conn.reading_update_due) return;
+  conn.reading_update_due = true;
+  auto me = caf::actor_cast<caf::actor>(self);
+  self->backend().post([me, hdl] { caf::anon_send(me, caf::update_atom_v, hdl); });
 }
 
 void quit_if_done(broker_ptr self) {
@@ -240,27 +267,13 @@ void service(broker_ptr self, connection_handle hdl) {
     self->flush(hdl);
     conn.unflushed = false;
   }
+  set_reading(self, hdl, conn);
   if (conn.closing) {
-    if (!conn.halted) {
-      self->halt(hdl);
-      conn.halted = true;
-    }
     if (conn.slots.empty()) {
       self->close(hdl);  // unsent replies still go out
       st.conns.erase(it);
       quit_if_done(self);
     }
-    return;
-  }
-  // A stashed WAIT also stops reading: its connection takes no more input
-  // until the writes before it have sequences.
-  bool stop_reading = blocked(conn) || conn.stashed;
-  if (stop_reading && !conn.halted) {
-    self->halt(hdl);
-    conn.halted = true;
-  } else if (!stop_reading && conn.halted) {
-    self->trigger(hdl);
-    conn.halted = false;
   }
 }
 
@@ -426,10 +439,24 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         auto it = st.conns.find(msg.handle);
         if (it == st.conns.end()) return;
         it->second.sent_bytes += msg.written;
-        if (it->second.halted) {
+        if (!it->second.reading) {
           service(self, msg.handle);
           submit_jobs(self);
         }
+      },
+      [=](caf::update_atom, connection_handle hdl) {
+        // The switch set_reading() scheduled: apply what is wanted now.
+        auto it = self->state.conns.find(hdl);
+        if (it == self->state.conns.end()) return;
+        auto& conn = it->second;
+        conn.reading_update_due = false;
+        bool want = wants_input(conn);
+        if (want == conn.reading) return;
+        conn.reading = want;
+        if (want)
+          self->trigger(hdl);
+        else
+          self->halt(hdl);
       },
       [=](const caf::io::connection_closed_msg& msg) {
         self->state.conns.erase(msg.handle);
