@@ -146,6 +146,21 @@ class log {
       std::chrono::system_clock::time_point now);
   [[nodiscard]] result<retention_report> enforce_retention();  // now = options.clock()
 
+  // Retention (drop_before, the caps) never removes a record at or above
+  // `sequence`: a host whose own recovery replays the log from its newest
+  // snapshot protects what follows that snapshot. Default: nothing is
+  // protected (UINT64_MAX). Lowering it is allowed.
+  void protect_from(uint64_t sequence) { protected_from_.store(sequence); }
+  uint64_t protected_from() const { return protected_from_.load(); }
+
+  // Discards every record and continues at `next_sequence` (> last_sequence()),
+  // which counts as durable at once: a replica that installed a snapshot
+  // holding everything up to next_sequence - 1. The old segment files are
+  // removed oldest first and the new one is created after them, so a crash
+  // in between leaves a contiguous log or an empty one (which opens as a
+  // fresh log at sequence 1; the host then calls skip_to again).
+  [[nodiscard]] status skip_to(uint64_t next_sequence);
+
   void set_commit_hook(commit_hook hook);
 
   // Stops the interval thread and, unless the policy is `none` or the log
@@ -179,6 +194,7 @@ class log {
   // log_retention.cpp
   [[nodiscard]] result<retention_report> remove_segments_before(uint64_t keep_from);
   void enforce_caps_after_roll();
+  [[nodiscard]] status skip_locked(uint64_t next_sequence);
 
   const options options_;
   file_system& fs_;
@@ -229,6 +245,7 @@ class log {
   std::thread interval_thread_;
 
   std::mutex retention_mu_;  // one retention pass at a time
+  std::atomic<uint64_t> protected_from_{UINT64_MAX};
 
   std::atomic<uint64_t> stat_appends_{0};
   std::atomic<uint64_t> stat_records_{0};

@@ -4,7 +4,9 @@
 // cursor that already opened the file keeps reading it (see cursor.hpp).
 #include <cassert>
 
+#include "wal/format.hpp"
 #include "wal/log.hpp"
+#include "wal/segment.hpp"
 #include "wal/segment_catalog.hpp"
 
 namespace walrus::wal {
@@ -50,6 +52,15 @@ result<retention_report> log::enforce_retention(std::chrono::system_clock::time_
 
 // Under retention_mu_.
 result<retention_report> log::remove_segments_before(uint64_t keep_from) {
+  // Never a segment that holds a protected record.
+  uint64_t protect = protected_from_.load();
+  for (const auto& segment : catalog_->segments()) {
+    if (segment.first_sequence >= keep_from) break;
+    if (segment.active || segment.last_sequence >= protect) {
+      keep_from = segment.first_sequence;
+      break;
+    }
+  }
   retention_report report;
   auto removed = catalog_->remove_before(keep_from);
   status first_error;
@@ -68,6 +79,46 @@ result<retention_report> log::remove_segments_before(uint64_t keep_from) {
   // space, and the next open treats it as an ordinary older segment.
   if (!first_error.ok()) return first_error;
   return report;
+}
+
+status log::skip_to(uint64_t next_sequence) {
+  if (auto st = skip_locked(next_sequence); !st.ok()) return st;
+  notify_hook();  // outside the locks: a hook may append
+  return ok_status();
+}
+
+status log::skip_locked(uint64_t next_sequence) {
+  std::lock_guard<std::mutex> retention{retention_mu_};
+  std::lock_guard<std::mutex> guard{write_mu_};
+  if (failed()) return failure();
+  if (closed_) return status{errc::closed, "log " + options_.dir + " is closed"};
+  if (next_sequence <= last_written_)
+    return status{errc::invalid_argument, "cannot skip the log to sequence " +
+                                              std::to_string(next_sequence) + ": it holds up to " +
+                                              std::to_string(last_written_)};
+  if (next_sequence == last_written_ + 1 && last_written_ == catalog_->durable_sequence() &&
+      catalog_->first_sequence() == next_sequence)
+    return ok_status();  // already there, nothing retained
+  // The old files first, oldest first: a crash leaves a suffix of them.
+  unsynced_sealed_.clear();
+  active_file_.reset();
+  for (const auto& segment : catalog_->segments())
+    if (auto st = fs_.remove(segment.path); !st.ok()) return fail(std::move(st));
+  if (auto st = fs_.sync_dir(options_.dir); !st.ok()) return fail(std::move(st));
+  auto created = create_segment(fs_, options_.dir, next_sequence, true);
+  if (!created) return fail(std::move(created).error());
+  active_file_ = std::move(*created);
+  active_first_ = next_sequence;
+  active_size_ = segment_header_bytes;
+  last_written_ = next_sequence - 1;
+  segment_entry next;
+  next.first_sequence = next_sequence;
+  next.last_sequence = next_sequence - 1;
+  next.size_bytes = segment_header_bytes;
+  next.path = join_path(options_.dir, segment_file_name(next_sequence));
+  next.active = true;
+  catalog_->restart_at(std::move(next));
+  return ok_status();
 }
 
 void log::enforce_caps_after_roll() {

@@ -70,6 +70,18 @@ std::vector<segment_entry> segment_catalog::remove_before(uint64_t keep_from) {
   return removed;
 }
 
+void segment_catalog::restart_at(segment_entry next) {
+  std::lock_guard<std::mutex> guard{mu_};
+  assert(next.active && next.last_sequence + 1 == next.first_sequence);
+  assert(next.first_sequence > last_.load());
+  segments_.clear();
+  total_bytes_ = next.size_bytes;
+  last_.store(next.last_sequence, std::memory_order_release);
+  durable_.store(next.last_sequence, std::memory_order_release);
+  segments_.push_back(std::move(next));
+  check_invariants_locked();
+}
+
 uint64_t segment_catalog::first_sequence() const {
   std::lock_guard<std::mutex> guard{mu_};
   return segments_.front().first_sequence;

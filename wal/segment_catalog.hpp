@@ -40,6 +40,9 @@ class segment_catalog {
   // Removes the segments that start before `keep_from` (never the active
   // one) and returns them, oldest first.
   std::vector<segment_entry> remove_before(uint64_t keep_from);
+  // Replaces every segment by `next` (empty, active): the log continues at
+  // next.first_sequence, and everything before it counts as durable.
+  void restart_at(segment_entry next);
 
   // -- reader side ---------------------------------------------------------------
   uint64_t durable_sequence() const { return durable_.load(std::memory_order_acquire); }

@@ -243,4 +243,43 @@ CAF_TEST(cursors stay safe while retention runs concurrently with appends) {
   CAF_CHECK_GREATER(wal->first_sequence(), last - 200);
 }
 
+CAF_TEST(protect_from keeps what the host still needs from every kind of retention) {
+  opts.max_retained_bytes = 4096;  // the cap alone would keep about one segment
+  auto wal = open();
+  wal->protect_from(40);    // the host's newest snapshot holds 1..39
+  append_until(*wal, 100);  // segments start at 1, 19, 37, 55, 73, 91
+  CAF_REQUIRE(wal->drop_before(101).ok());
+  CAF_REQUIRE(wal->enforce_retention().ok());
+  CAF_CHECK_EQUAL(wal->first_sequence(), 37u);  // the segment holding 40 stays
+  auto cursor = wal->read_from(40);
+  CAF_CHECK(cursor.ok());
+  wal->protect_from(UINT64_MAX);
+  CAF_REQUIRE(wal->enforce_retention().ok());
+  CAF_CHECK_EQUAL(wal->first_sequence(), 91u);
+}
+
+CAF_TEST(skip_to continues after a snapshot and survives reopening) {
+  {
+    auto wal = open();
+    append_until(*wal, 30);
+    CAF_CHECK(!wal->skip_to(30).ok());  // it holds 30 already
+    CAF_REQUIRE(wal->skip_to(500).ok());
+    CAF_CHECK_EQUAL(wal->last_sequence(), 499u);
+    CAF_CHECK_EQUAL(wal->durable_sequence(), 499u);
+    CAF_CHECK_EQUAL(wal->first_sequence(), 500u);
+    CAF_CHECK_EQUAL(segment_files(), 1u);
+    CAF_CHECK(!wal->read_from(20).ok());
+    auto appended = wal->append(payload(500));
+    CAF_REQUIRE(appended.ok());
+    CAF_CHECK_EQUAL(appended->first, 500u);
+    CAF_REQUIRE(wal->sync().ok());
+    CAF_REQUIRE(wal->close().ok());
+  }
+  auto wal = open();
+  CAF_CHECK_EQUAL(wal->first_sequence(), 500u);
+  CAF_CHECK_EQUAL(wal->last_sequence(), 500u);
+  auto cursor = wal->read_from(500);
+  CAF_REQUIRE(cursor.ok());
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
