@@ -46,6 +46,7 @@ const std::vector<command_spec> command_table = {
     {"config", -2, flag_admin, 0, 0, 0, cmd_config},
     {"client", -2, 0, 0, 0, 0, cmd_client},
     {"hello", -1, flag_fast, 0, 0, 0, cmd_hello},
+    {"debug", -2, flag_readonly | flag_admin, 0, 0, 0, cmd_debug},
 };
 
 bool arity_ok(int arity, size_t argc) noexcept {

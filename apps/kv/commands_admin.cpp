@@ -1,6 +1,9 @@
 // COMMAND, CONFIG, CLIENT and HELLO: answered well enough that redis-cli and
 // redis-benchmark (and client libraries probing at connect) run unchanged.
+// DEBUG DIGEST: the store's content digest, for tests comparing nodes.
 #include <array>
+#include <cinttypes>
+#include <cstdio>
 #include <utility>
 
 #include "apps/kv/commands_internal.hpp"
@@ -218,6 +221,27 @@ WALRUS_KV_HANDLER(cmd_hello) {
   resp::append_bulk(reply, ctx.role == node_role::primary ? "master" : "replica");
   resp::append_bulk(reply, "modules");
   resp::append_array_header(reply, 0);
+  return disposition::reply;
+}
+
+// DEBUG DIGEST: 32 hex digits, the record count then the sum of the record
+// hashes of store::digest(); all zeros for an empty store, as Redis. It
+// depends only on the content (not on the sequence or the role), so equal
+// answers from a primary and a replica mean equal keys, values and expiries.
+WALRUS_KV_HANDLER(cmd_debug) {
+  (void)ops;
+  if (equals_nocase(args[1], "digest")) {
+    if (args.size() != 2) {
+      append_wrong_arity(reply, "debug|digest");
+      return disposition::reply;
+    }
+    auto d = ctx.db.digest();
+    char hex[33];
+    std::snprintf(hex, sizeof(hex), "%016" PRIx64 "%016" PRIx64, d.keys, d.hash);
+    resp::append_simple(reply, hex);
+  } else {
+    append_unknown_subcommand(reply, args[1], "DEBUG");
+  }
   return disposition::reply;
 }
 

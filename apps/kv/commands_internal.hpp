@@ -55,10 +55,11 @@ WALRUS_KV_HANDLER(cmd_incrby);
 WALRUS_KV_HANDLER(cmd_decrby);
 WALRUS_KV_HANDLER(cmd_flushall);
 
-// commands_admin.cpp: COMMAND, CONFIG, CLIENT, HELLO.
+// commands_admin.cpp: COMMAND, CONFIG, CLIENT, HELLO, DEBUG.
 WALRUS_KV_HANDLER(cmd_command);
 WALRUS_KV_HANDLER(cmd_config);
 WALRUS_KV_HANDLER(cmd_client);
 WALRUS_KV_HANDLER(cmd_hello);
+WALRUS_KV_HANDLER(cmd_debug);
 
 }  // namespace walrus::kv::detail

@@ -287,3 +287,43 @@ CAF_TEST(connection and introspection commands satisfy redis - cli and redis - b
   CAF_CHECK(quit.how == disposition::close);
   CAF_CHECK_EQUAL(quit.reply, "+OK\r\n");
 }
+
+CAF_TEST(debug digest depends on the content only) {
+  node primary;
+  CAF_CHECK_EQUAL(primary.reply({"DEBUG", "DIGEST"}), "+" + std::string(32, '0') + "\r\n");
+  CAF_CHECK_EQUAL(primary.reply({"SET", "a", "1"}), "+OK\r\n");
+  CAF_CHECK_EQUAL(primary.reply({"MSET", "b", "2", "c", "3"}), "+OK\r\n");
+  CAF_CHECK_EQUAL(primary.reply({"SET", "e", "x", "PX", "100000"}), "+OK\r\n");
+  auto digest = primary.reply({"debug", "digest"});
+  CAF_REQUIRE_EQUAL(digest.size(), 1 + 32 + 2);
+  CAF_CHECK(digest.rfind("+0000000000000004", 0) == 0);  // four records
+  CAF_CHECK(digest != "+" + std::string(32, '0') + "\r\n");
+  // The same content reached another way (other order, other sequence, a
+  // replica's role) has the same digest.
+  node other;
+  CAF_CHECK_EQUAL(other.reply({"SET", "c", "old"}), "+OK\r\n");
+  CAF_CHECK_EQUAL(other.reply({"MSET", "c", "3", "b", "2"}), "+OK\r\n");
+  CAF_CHECK_EQUAL(other.reply({"SET", "e", "x", "PX", "100000"}), "+OK\r\n");
+  CAF_CHECK_EQUAL(other.reply({"SET", "a", "1"}), "+OK\r\n");
+  CAF_CHECK(other.db.applied_sequence() != primary.db.applied_sequence());
+  other.role = node_role::replica;
+  CAF_CHECK_EQUAL(other.reply({"DEBUG", "DIGEST"}), digest);
+  // Any difference shows: a value, an expiry, a missing key.
+  other.role = node_role::primary;
+  CAF_CHECK_EQUAL(other.reply({"SET", "a", "2"}), "+OK\r\n");
+  CAF_CHECK(other.reply({"DEBUG", "DIGEST"}) != digest);
+  CAF_CHECK_EQUAL(other.reply({"SET", "a", "1"}), "+OK\r\n");
+  CAF_CHECK_EQUAL(other.reply({"DEBUG", "DIGEST"}), digest);
+  CAF_CHECK_EQUAL(other.reply({"SET", "e", "x", "PX", "100001"}), "+OK\r\n");
+  CAF_CHECK(other.reply({"DEBUG", "DIGEST"}) != digest);
+  CAF_CHECK_EQUAL(primary.reply({"DEL", "a"}), ":1\r\n");
+  CAF_CHECK(primary.reply({"DEBUG", "DIGEST"}).rfind("+0000000000000003", 0) == 0);
+  // Errors as Redis.
+  CAF_CHECK_EQUAL(primary.reply({"DEBUG"}),
+                  "-ERR wrong number of arguments for 'debug' command\r\n");
+  CAF_CHECK_EQUAL(primary.reply({"DEBUG", "SEGFAULT"}),
+                  "-ERR unknown subcommand 'SEGFAULT'. Try DEBUG HELP.\r\n");
+  CAF_CHECK_EQUAL(primary.reply({"DEBUG", "DIGEST", "x"}),
+                  "-ERR wrong number of arguments for 'debug|digest' command\r\n");
+  CAF_CHECK(primary.run({"DEBUG", "DIGEST"}).how == disposition::reply);
+}
