@@ -48,6 +48,8 @@ struct applier_state {
   std::unique_ptr<durable_watch::subscription> subscription;
   std::string last_error;
   uint64_t link_down_since_us = 0;
+  snapshot_progress snapshot;
+  bool receiving_snapshot = false;
   // Apply rate: entries applied since `rate_since`, folded into `rate` each
   // second or more.
   std::chrono::steady_clock::time_point rate_since = std::chrono::steady_clock::now();
@@ -276,6 +278,73 @@ void on_batch(self_ptr self, const batch& b) {
                                                 : replica_state::waiting_for_data);
 }
 
+void drop_snapshot(applier_state& st) {
+  if (!st.receiving_snapshot) return;
+  st.receiving_snapshot = false;
+  st.cfg.snapshots->abort();
+}
+
+void on_snapshot(self_ptr self, snapshot_piece& piece) {
+  auto& st = self->state;
+  st.upstream = caf::actor_cast<caf::actor>(self->current_sender());
+  auto local_failure = [&](status why) {
+    st.last_error = "snapshot " + std::to_string(piece.sequence) + ": " + why.to_string();
+    drop_snapshot(st);
+    enter(self, replica_state::error);
+    self->quit(to_error(why));
+  };
+  switch (piece.step) {
+    case snapshot_piece::begin: {
+      if (!st.cfg.snapshots) {
+        // Refused through the transport, which ends the link with it.
+        st.nacked = 0;
+        send_nack(self, st.received + 1,
+                  status{errc::not_retained, "the primary no longer retains sequence " +
+                                                 std::to_string(st.received + 1) +
+                                                 " and this replica cannot take a snapshot"});
+        return;
+      }
+      drop_snapshot(st);
+      st.pending.clear();
+      if (st.states->current() != replica_state::bootstrapping)
+        enter(self, replica_state::bootstrapping);
+      if (auto begun = st.cfg.snapshots->begin(piece.sequence, piece.total_bytes); !begun.ok())
+        return local_failure(begun);
+      st.receiving_snapshot = true;
+      st.snapshot.sequence = piece.sequence;
+      st.snapshot.total_bytes = piece.total_bytes;
+      st.snapshot.received_bytes = 0;
+      return;
+    }
+    case snapshot_piece::chunk: {
+      if (!st.receiving_snapshot) return;  // the transport checks the order
+      if (auto written = st.cfg.snapshots->write(piece.offset, piece.data); !written.ok())
+        return local_failure(written);
+      st.snapshot.received_bytes += piece.data.size();
+      send_ack(self);  // sequences unchanged: credit for the next chunk
+      return;
+    }
+    default: {
+      if (!st.receiving_snapshot) return;
+      st.receiving_snapshot = false;
+      // The state first, then the WAL: a crash in between restarts with a
+      // machine ahead of its WAL, which the start-up repairs (see below).
+      if (auto installed = st.cfg.snapshots->install(); !installed.ok())
+        return local_failure(installed);
+      if (auto skipped = st.cfg.log->skip_to(piece.sequence + 1); !skipped.ok())
+        return local_failure(skipped);
+      st.received = piece.sequence;
+      st.nacked = 0;
+      ++st.snapshot.installed;
+      st.primary_sequence = std::max(st.primary_sequence, piece.sequence);
+      send_ack(self);
+      enter(self, st.received < st.primary_sequence ? replica_state::streaming
+                                                    : replica_state::waiting_for_data);
+      return;
+    }
+  }
+}
+
 replica_status make_status(const applier_state& st) {
   replica_status out;
   out.replica_id = st.cfg.replica_id;
@@ -291,6 +360,7 @@ replica_status make_status(const applier_state& st) {
       out.primary_sequence > a.applied_sequence ? out.primary_sequence - a.applied_sequence : 0;
   out.apply_rate = static_cast<uint64_t>(st.rate);
   out.link_down_since_us = st.link_down_since_us;
+  out.snapshot = st.snapshot;
   return out;
 }
 
@@ -300,12 +370,17 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
   st.cfg = std::move(cfg);
   st.states = std::make_unique<replica_state_machine>(wall_clock_us());
   // A failed replay quits; the behaviour below is then never used.
+  // A snapshot was installed but the WAL not yet restarted after it.
+  if (auto applied = st.cfg.machine->applied_sequence(); applied > st.cfg.log->last_sequence())
+    if (auto skipped = st.cfg.log->skip_to(applied + 1); !skipped.ok())
+      self->quit(to_error(skipped));
   if (auto replayed = replay(*st.cfg.log, *st.cfg.machine); !replayed.ok())
     self->quit(to_error(replayed));
   st.received = std::max(st.cfg.log->durable_sequence(), st.cfg.machine->applied_sequence());
   st.subscription = st.cfg.watch->subscribe(caf::actor_cast<caf::actor>(self));
   return {
       [self](const batch& b) { on_batch(self, b); },
+      [self](snapshot_piece& piece) { on_snapshot(self, piece); },
       [self](status_atom) { return make_status(self->state); },
       [self](connected_atom, bool up, uint64_t primary_sequence) {
         auto& s = self->state;
@@ -314,6 +389,7 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
         if (!up) {
           if (s.link_down_since_us == 0) s.link_down_since_us = wall_clock_us();
           s.pending.clear();
+          drop_snapshot(s);
           enter(self, replica_state::connecting);
           return;
         }

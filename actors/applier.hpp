@@ -9,6 +9,11 @@
 // The WAL's sync policy decides when entries are durable; durable advances
 // reported by the WAL's commit hook produce further acks.
 //
+// A snapshot (snapshot_piece begin, chunks, end) goes to the snapshot sink;
+// each chunk is acked with unchanged sequences (the primary's flow control),
+// and at the end the sink installs it, the WAL restarts after its sequence,
+// and the ack names that sequence at every level.
+//
 // On start it replays into the state machine what its WAL holds beyond the
 // machine's applied sequence, so a restart between WAL append and apply
 // neither loses nor repeats a transaction. Each sink (WAL, state machine)
@@ -18,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/snapshot.hpp"
 #include "actors/state_machine.hpp"
 #include "caf/actor_system.hpp"
 #include "messages/interfaces.hpp"
@@ -34,6 +40,7 @@ struct applier_config {
   std::shared_ptr<durable_watch> watch;              // on `log`
   size_t max_batch_bytes = 64 * 1024 * 1024;         // largest uncompressed batch accepted
   size_t max_transaction_bytes = 256 * 1024 * 1024;  // bound of a fragmented transaction
+  std::shared_ptr<snapshot_sink> snapshots;          // optional: bootstrap by snapshot
 };
 
 applier_actor spawn_applier(caf::actor_system& sys, applier_config cfg);

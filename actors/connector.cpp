@@ -1,6 +1,7 @@
 #include "actors/connector.hpp"
 
 #include "base/clock.hpp"
+#include "base/crc32c.hpp"
 
 #include <chrono>
 #include <optional>
@@ -31,6 +32,10 @@ struct connector_state {
   caf::actor_clock::time_point last_heard;
   caf::actor_clock::time_point last_sent;
   uint64_t durable = 0;  // the applier's, for heartbeats
+  // Welcome said a snapshot comes first; `snapshot` is the one arriving.
+  bool snapshot_expected = false;
+  std::optional<snapshot_piece> snapshot;  // sequence, total_bytes; offset = bytes so far
+  uint32_t snapshot_crc = 0;
   std::string out;
   std::string last_error;
 };
@@ -62,6 +67,8 @@ void drop_link(self_ptr self, const status& why, bool send_error) {
   self->close(*st.hdl);
   st.hdl.reset();
   st.session.reset();
+  st.snapshot_expected = false;
+  st.snapshot.reset();
   ++st.generation;
   self->send(st.applier, connected_atom_v, false, uint64_t{0});
   schedule_dial(self);
@@ -109,7 +116,76 @@ void on_handshake_frame(self_ptr self, const wire::Frame& frame) {
   st.decoder->set_max_frame_bytes(st.session->receive_max_frame_bytes);
   st.failures = 0;
   st.last_error.clear();
+  st.snapshot_expected = st.session->snapshot_follows;
   self->send(st.applier, connected_atom_v, true, st.session->last_sequence);
+}
+
+// SnapshotBegin, Chunk, End (docs/protocol.md §7): checked here (order,
+// offsets, length, CRC32C) and handed to the applier as snapshot_pieces.
+status on_snapshot_frame(self_ptr self, wire::Frame& frame) {
+  auto& st = self->state;
+  auto violation = [](std::string what) { return status{errc::protocol_violation, what}; };
+  if (!st.snapshot_expected)
+    return violation(std::string(wire_format::frame_name(frame)) +
+                     " without Welcome.snapshot_follows");
+  snapshot_piece piece;
+  switch (frame.body_case()) {
+    case wire::Frame::kSnapshotBegin: {
+      auto& begin = frame.snapshot_begin();
+      if (st.snapshot) return violation("a second SnapshotBegin before SnapshotEnd");
+      if (begin.snapshot_sequence() + 1 < st.session->start_sequence)
+        return violation("the snapshot at sequence " + std::to_string(begin.snapshot_sequence()) +
+                         " is older than the sequence " +
+                         std::to_string(st.session->start_sequence) + " this replica asked for");
+      piece.step = snapshot_piece::begin;
+      piece.sequence = begin.snapshot_sequence();
+      piece.total_bytes = begin.total_bytes();
+      st.snapshot = piece;
+      st.snapshot_crc = 0;
+      break;
+    }
+    case wire::Frame::kSnapshotChunk: {
+      auto& chunk = *frame.mutable_snapshot_chunk();
+      if (!st.snapshot) return violation("SnapshotChunk before SnapshotBegin");
+      auto& snap = *st.snapshot;
+      if (chunk.offset() != snap.offset || chunk.data().empty() ||
+          chunk.data().size() > snap.total_bytes - snap.offset)
+        return violation("SnapshotChunk of " + std::to_string(chunk.data().size()) +
+                         " bytes at offset " + std::to_string(chunk.offset()) + "; expected " +
+                         std::to_string(snap.offset) + " and at most " +
+                         std::to_string(snap.total_bytes - snap.offset) + " bytes");
+      st.snapshot_crc = crc32c::extend(st.snapshot_crc, chunk.data().data(), chunk.data().size());
+      piece.step = snapshot_piece::chunk;
+      piece.sequence = snap.sequence;
+      piece.total_bytes = snap.total_bytes;
+      piece.offset = snap.offset;
+      snap.offset += chunk.data().size();
+      piece.data = std::move(*chunk.mutable_data());
+      break;
+    }
+    default: {  // SnapshotEnd
+      auto& end = frame.snapshot_end();
+      if (!st.snapshot) return violation("SnapshotEnd before SnapshotBegin");
+      auto& snap = *st.snapshot;
+      if (end.total_bytes() != snap.total_bytes || snap.offset != snap.total_bytes)
+        return violation("SnapshotEnd after " + std::to_string(snap.offset) + " of " +
+                         std::to_string(snap.total_bytes) + " bytes (End says " +
+                         std::to_string(end.total_bytes()) + ")");
+      if (end.crc32c() != st.snapshot_crc)
+        return status{errc::checksum_mismatch,
+                      "snapshot at sequence " + std::to_string(snap.sequence) +
+                          ": crc32c of the received bytes differs from SnapshotEnd"};
+      piece.step = snapshot_piece::end;
+      piece.sequence = snap.sequence;
+      piece.total_bytes = snap.total_bytes;
+      piece.offset = snap.offset;
+      st.snapshot.reset();
+      st.snapshot_expected = false;
+      break;
+    }
+  }
+  self->send(st.applier, std::move(piece));
+  return ok_status();
 }
 
 void on_session_frame(self_ptr self, wire::Frame& frame) {
@@ -118,7 +194,17 @@ void on_session_frame(self_ptr self, wire::Frame& frame) {
       !allowed.ok())
     return drop_link(self, allowed, true);
   switch (frame.body_case()) {
+    case wire::Frame::kSnapshotBegin:
+    case wire::Frame::kSnapshotChunk:
+    case wire::Frame::kSnapshotEnd: {
+      if (auto handled = on_snapshot_frame(self, frame); !handled.ok())
+        return drop_link(self, handled, true);
+      return;
+    }
     case wire::Frame::kBatch: {
+      if (st.snapshot_expected)
+        return drop_link(self, status{errc::protocol_violation, "Batch before the snapshot ended"},
+                         true);
       auto b = wire_format::from_wire(std::move(*frame.mutable_batch()), st.session->limits());
       if (!b) return drop_link(self, b.error(), true);
       self->send(st.applier, std::move(*b));
@@ -206,7 +292,11 @@ caf::behavior connector(self_ptr self, connector_config cfg, applier_actor appli
         if (s.session) write_frame(self, wire_format::make_frame(a));
       },
       [self](nack_atom, const nack& n) {
-        if (self->state.session) write_frame(self, wire_format::make_frame(n));
+        auto& s = self->state;
+        if (!s.session) return;
+        // During a snapshot the applier refuses with a nack: end the link.
+        if (s.snapshot_expected) return drop_link(self, status{n.code, n.reason}, true);
+        write_frame(self, wire_format::make_frame(n));
       },
       [self](const io::connection_closed_msg& msg) {
         auto& s = self->state;

@@ -1,7 +1,9 @@
 #include "actors/listener.hpp"
 
 #include "base/clock.hpp"
+#include "base/crc32c.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "caf/actor_cast.hpp"
@@ -37,6 +39,13 @@ struct connection_state {
   std::string out;
   bool attaching = false;
   bool closing = false;
+  // A snapshot on its way (Welcome.snapshot_follows): attached once installed.
+  std::unique_ptr<snapshot_reader> snapshot;
+  uint64_t snapshot_sent = 0;
+  uint32_t snapshot_crc = 0;
+  uint32_t snapshot_in_flight = 0;  // chunks not yet acked
+  bool snapshot_ended = false;
+  std::string chunk;
 };
 
 using conn_ptr = io::stateful_broker<connection_state>*;
@@ -63,7 +72,10 @@ void refuse(conn_ptr self, const status& why, bool peer_refused = false) {
   self->quit(to_error(why));
 }
 
-void on_welcome_ready(conn_ptr self, wire::Frame reply, wire_format::primary_session session) {
+// Starts the replica's session at session.start_sequence; `welcome` (unless
+// already sent) goes out once the primary accepted the session.
+void attach_session(conn_ptr self, std::optional<wire::Frame> welcome,
+                    wire_format::primary_session session) {
   auto& st = self->state;
   st.attaching = true;
   session_request req;
@@ -74,16 +86,99 @@ void on_welcome_ready(conn_ptr self, wire::Frame reply, wire_format::primary_ses
   self->request(st.shared->primary, 5s, attach_atom_v, std::move(req),
                 caf::actor_cast<transport_actor>(self))
       .then(
-          [self, reply = std::move(reply), session](uint64_t) mutable {
+          [self, welcome = std::move(welcome), session](uint64_t) mutable {
             auto& s = self->state;
             s.attaching = false;
-            write_frame(self, reply);
+            if (welcome) write_frame(self, *welcome);
             s.encoder.set_max_frame_bytes(session.send_max_frame_bytes);
             s.decoder.set_max_frame_bytes(session.receive_max_frame_bytes);
             s.validator.emplace(session.start_sequence);
             s.session = std::move(session);
           },
           [self](caf::error& err) { refuse(self, to_status(err)); });
+}
+
+// Sends snapshot chunks while fewer than the window are unacked, then
+// SnapshotEnd.
+void pump_snapshot(conn_ptr self) {
+  auto& st = self->state;
+  auto& cfg = st.shared->cfg;
+  auto& snap = *st.snapshot;
+  while (!st.closing && !st.snapshot_ended && st.snapshot_in_flight < cfg.snapshot_window_chunks) {
+    if (st.snapshot_sent == snap.size()) {
+      wire::Frame end;
+      end.mutable_snapshot_end()->set_total_bytes(snap.size());
+      end.mutable_snapshot_end()->set_crc32c(st.snapshot_crc);
+      write_frame(self, end);
+      st.snapshot_ended = true;
+      return;
+    }
+    auto want = std::min<uint64_t>(cfg.snapshot_chunk_bytes, snap.size() - st.snapshot_sent);
+    st.chunk.resize(want);
+    auto got = snap.read(st.snapshot_sent, st.chunk.data(), want);
+    if (!got)
+      return refuse(self, status{errc::io_error, "cannot read the snapshot at sequence " +
+                                                     std::to_string(snap.sequence()) + ": " +
+                                                     got.error().to_string()});
+    st.chunk.resize(*got);
+    st.snapshot_crc = crc32c::extend(st.snapshot_crc, st.chunk.data(), st.chunk.size());
+    wire::Frame frame;
+    auto& chunk = *frame.mutable_snapshot_chunk();
+    chunk.set_offset(st.snapshot_sent);
+    chunk.set_data(st.chunk);
+    write_frame(self, frame);
+    st.snapshot_sent += *got;
+    ++st.snapshot_in_flight;
+  }
+}
+
+// Welcome.snapshot_follows: the replica's position is gone from the WAL.
+// Sends Welcome and the newest snapshot; the session starts after it once
+// the replica acks the snapshot's sequence (on_snapshot_ack).
+void start_snapshot(conn_ptr self, wire::Frame welcome, wire_format::primary_session session) {
+  auto& st = self->state;
+  auto gone = "sequence " + std::to_string(session.start_sequence) +
+              " is no longer retained; first retained is " +
+              std::to_string(st.shared->log->first_sequence());
+  auto opened = st.shared->cfg.snapshots->open_latest();
+  if (!opened)
+    return refuse(self, status{errc::not_retained, gone + ", and no snapshot is available: " +
+                                                       opened.error().message()});
+  auto& snap = **opened;
+  if (snap.sequence() + 1 < st.shared->log->first_sequence())
+    return refuse(self, status{errc::not_retained, gone + ", and the newest snapshot (sequence " +
+                                                       std::to_string(snap.sequence()) +
+                                                       ") is older than that"});
+  st.snapshot = std::move(*opened);
+  write_frame(self, welcome);
+  st.encoder.set_max_frame_bytes(session.send_max_frame_bytes);
+  st.decoder.set_max_frame_bytes(session.receive_max_frame_bytes);
+  st.session = std::move(session);
+  wire::Frame begin;
+  begin.mutable_snapshot_begin()->set_snapshot_sequence(st.snapshot->sequence());
+  begin.mutable_snapshot_begin()->set_total_bytes(st.snapshot->size());
+  begin.mutable_snapshot_begin()->set_epoch(st.shared->cfg.handshake.epoch);
+  write_frame(self, begin);
+  pump_snapshot(self);
+}
+
+void on_snapshot_ack(conn_ptr self, const ack& a) {
+  auto& st = self->state;
+  auto sequence = st.snapshot->sequence();
+  if (a.applied_sequence < sequence) {  // a chunk arrived
+    if (st.snapshot_in_flight > 0) --st.snapshot_in_flight;
+    return pump_snapshot(self);
+  }
+  if (!st.snapshot_ended)
+    return refuse(self, status{errc::protocol_violation,
+                               "the replica acked the snapshot's sequence " +
+                                   std::to_string(sequence) + " before SnapshotEnd"});
+  // Installed: stream from the snapshot on.
+  st.snapshot.reset();
+  auto session = *st.session;
+  session.start_sequence = sequence + 1;
+  session.snapshot_follows = false;
+  attach_session(self, std::nullopt, std::move(session));
 }
 
 void on_handshake_frame(conn_ptr self, const wire::Frame& frame) {
@@ -99,8 +194,10 @@ void on_handshake_frame(conn_ptr self, const wire::Frame& frame) {
     refuse(self, step.error(), st.handshake->peer_refused());
     return;
   }
-  if (step->session)
-    on_welcome_ready(self, std::move(step->reply), std::move(*step->session));
+  if (step->session && step->session->snapshot_follows)
+    start_snapshot(self, std::move(step->reply), std::move(*step->session));
+  else if (step->session)
+    attach_session(self, std::move(step->reply), std::move(*step->session));
   else
     write_frame(self, step->reply);
 }
@@ -115,11 +212,15 @@ void on_session_frame(conn_ptr self, wire::Frame& frame) {
   switch (frame.body_case()) {
     case wire::Frame::kAck: {
       auto a = wire_format::from_wire(frame.ack());
+      if (st.snapshot) return on_snapshot_ack(self, a);
+      if (!st.validator) return;  // the session after a snapshot is being attached
       if (auto valid = st.validator->check(a); !valid.ok()) return refuse(self, valid);
       if (st.batcher) self->send(st.batcher, ack_atom_v, a);
       return;
     }
     case wire::Frame::kNack: {
+      if (st.snapshot || !st.validator)
+        return refuse(self, status{errc::protocol_violation, "Nack during a snapshot transfer"});
       auto n = wire_format::from_wire(frame.nack());
       if (!n) return refuse(self, n.error());
       if (auto valid = st.validator->check(*n); !valid.ok()) return refuse(self, valid);
@@ -243,6 +344,9 @@ caf::behavior listener(io::stateful_broker<listener_state>* self,
 
 caf::actor spawn_listener(caf::actor_system& sys, listener_config cfg, primary_actor primary,
                           std::shared_ptr<wal::log> log) {
+  cfg.handshake.snapshots = cfg.snapshots != nullptr;
+  cfg.snapshot_chunk_bytes = std::clamp<uint32_t>(cfg.snapshot_chunk_bytes, 4096, 512 * 1024);
+  cfg.snapshot_window_chunks = std::max<uint32_t>(cfg.snapshot_window_chunks, 1);
   auto shared = std::make_shared<const shared_config>(
       shared_config{std::move(cfg), std::move(primary), std::move(log)});
   return sys.middleman().spawn_broker(listener, std::move(shared));

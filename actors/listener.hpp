@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/snapshot.hpp"
 #include "actors/wire.hpp"
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
@@ -30,6 +31,11 @@ struct listener_config {
   uint16_t port = 0;  // 0: the OS picks one; the listener reports it
   wire_format::primary_handshake_config handshake;
   caf::timespan handshake_timeout = std::chrono::seconds(5);
+  // Optional: replicas whose position is no longer retained bootstrap from
+  // the newest snapshot (docs/protocol.md §7) instead of being refused.
+  std::shared_ptr<snapshot_source> snapshots;
+  uint32_t snapshot_chunk_bytes = 512 * 1024;
+  uint32_t snapshot_window_chunks = 16;  // chunks sent and not yet acked
 };
 
 // Spawns the listener. It answers (caf::get_atom) with its port, or has quit

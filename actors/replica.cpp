@@ -45,7 +45,13 @@ replica_actor::behavior_type replica(self_ptr self, replica_config cfg,
   sc.period = st.cfg.restart_period;
   sc.backoff = st.cfg.backoff;
   sc.seed = st.cfg.seed;
-  applier_config ac{st.cfg.replica_id, log, std::move(machine), watch, st.cfg.max_batch_bytes};
+  applier_config ac;
+  ac.replica_id = st.cfg.replica_id;
+  ac.log = log;
+  ac.machine = std::move(machine);
+  ac.watch = watch;
+  ac.max_batch_bytes = st.cfg.max_batch_bytes;
+  ac.snapshots = st.cfg.snapshots;
   sc.children.push_back(child_spec{"applier", [ac](caf::actor_system& sys, const sibling_lookup&) {
                                      return caf::actor_cast<caf::actor>(spawn_applier(sys, ac));
                                    }});

@@ -27,6 +27,9 @@ struct replica_config {
   std::string replica_id = "replica";
   size_t max_batch_bytes = 64 * 1024 * 1024;  // largest uncompressed batch accepted
   transport_factory transport;
+  // Optional: lets the replica bootstrap from the primary's snapshot when
+  // its position is no longer retained (TCP transport only).
+  std::shared_ptr<snapshot_sink> snapshots;
   uint32_t max_restarts = 10;
   caf::timespan restart_period = std::chrono::seconds(10);
   backoff_config backoff;

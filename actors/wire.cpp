@@ -540,7 +540,8 @@ result<primary_step> primary_handshake::welcome(uint64_t first_retained, uint64_
   assert(first_retained == 0 || first_retained - 1 <= last_durable);
   auto start = session_.start_sequence;
   assert(start >= 1);
-  if (start < first_retained)
+  session_.snapshot_follows = start < first_retained && config_.snapshots;
+  if (start < first_retained && !config_.snapshots)
     return fail({errc::not_retained, "sequence " + num(start) +
                                          " is no longer retained; first retained is " +
                                          num(first_retained)});
@@ -562,6 +563,7 @@ result<primary_step> primary_handshake::welcome(uint64_t first_retained, uint64_
   if (config_.secret)
     out.set_proof(auth::primary_proof(*config_.secret, client_nonce_, server_nonce_));
   out.set_heartbeat_interval_ms(config_.heartbeat_interval_ms);
+  out.set_snapshot_follows(session_.snapshot_follows);
   phase_ = phase::done;
   step.session = session_;
   return step;
@@ -695,7 +697,8 @@ status replica_handshake::check_welcome(const wire::Welcome& welcome) const {
   if (welcome.start_sequence() != start_sequence_)
     return violation("Welcome.start_sequence " + num(welcome.start_sequence()) +
                      " differs from the " + num(start_sequence_) + " this replica asked for");
-  if (welcome.first_retained() > start_sequence_ || start_sequence_ - 1 > welcome.last_sequence())
+  if ((welcome.first_retained() > start_sequence_ && !welcome.snapshot_follows()) ||
+      start_sequence_ - 1 > welcome.last_sequence())
     return violation("Welcome announces the primary's log as " + num(welcome.first_retained()) +
                      ".." + num(welcome.last_sequence()) + ", which cannot serve sequence " +
                      num(start_sequence_));
@@ -721,6 +724,7 @@ result<replica_session> replica_handshake::on_welcome(const wire::Welcome& welco
   session.send_max_frame_bytes = welcome.max_frame_bytes();
   session.receive_max_frame_bytes = config_.max_frame_bytes;
   session.heartbeat_interval_ms = welcome.heartbeat_interval_ms();
+  session.snapshot_follows = welcome.snapshot_follows();
   phase_ = phase::done;
   return session;
 }

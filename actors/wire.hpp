@@ -166,6 +166,9 @@ struct primary_handshake_config {
   uint32_t max_frame_bytes = codec::default_max_frame_bytes;  // the primary accepts
   std::optional<std::string> secret;                          // set: replicas must prove it
   uint32_t heartbeat_interval_ms = default_heartbeat_interval_ms;
+  // A snapshot source exists: a replica whose start is no longer retained
+  // gets Welcome{snapshot_follows} instead of Error{not_retained}.
+  bool snapshots = false;
 };
 
 // errc::invalid_argument naming the field: an empty cluster_id or
@@ -183,6 +186,7 @@ struct primary_session {
   uint32_t receive_max_frame_bytes = 0;  // ours: the decoder's limit from now on
   uint32_t max_uncompressed_bytes = 0;   // largest batch (uncompressed) for this replica
   uint32_t heartbeat_interval_ms = 0;
+  bool snapshot_follows = false;  // Welcome said so: send a snapshot before any batch
 };
 
 // What to do after a handshake frame: send `reply`; when `session` is set
@@ -264,6 +268,7 @@ struct replica_session {
   uint32_t send_max_frame_bytes = 0;     // Welcome.max_frame_bytes: the encoder's limit
   uint32_t receive_max_frame_bytes = 0;  // ours: the decoder's limit from now on
   uint32_t heartbeat_interval_ms = 0;
+  bool snapshot_follows = false;  // a snapshot comes before the first batch
 
   // What from_wire(Batch) checks for this session.
   batch_limits limits() const noexcept {

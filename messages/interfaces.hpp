@@ -48,13 +48,13 @@ using transport_actor = batch_sink_actor::extend_with<ack_sink_actor>;
 
 // One per replica. Verifies and applies batches, appends them to the
 // replica's WAL, syncs by policy and acks.
-using applier_actor =
-    caf::typed_actor<caf::reacts_to<batch>, caf::replies_to<status_atom>::with<replica_status>,
-                     // From the transport: the link to the primary is up (true) or down, and
-                     // the newest sequence the primary announced.
-                     caf::reacts_to<connected_atom, bool, uint64_t>,
-                     // The replica's own WAL became durable up to this sequence.
-                     caf::reacts_to<wake_atom, uint64_t>>;
+using applier_actor = caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<snapshot_piece>,
+                                       caf::replies_to<status_atom>::with<replica_status>,
+                                       // From the transport: the link to the primary is up (true)
+                                       // or down, and the newest sequence the primary announced.
+                                       caf::reacts_to<connected_atom, bool, uint64_t>,
+                                       // The replica's own WAL became durable up to this sequence.
+                                       caf::reacts_to<wake_atom, uint64_t>>;
 
 // One per primary. Keeps each replica's positions and lag, answers waits and
 // holds the WAL's retention slots.

@@ -18,6 +18,8 @@ CAF_ADD_TYPE_ID(walrus, (walrus::primary_status))
 CAF_ADD_TYPE_ID(walrus, (walrus::replica_status))
 CAF_ADD_TYPE_ID(walrus, (walrus::child_status))
 CAF_ADD_TYPE_ID(walrus, (walrus::supervisor_status))
+CAF_ADD_TYPE_ID(walrus, (walrus::snapshot_piece))
+CAF_ADD_TYPE_ID(walrus, (walrus::snapshot_progress))
 
 // Flow of entries and credit.
 CAF_ADD_ATOM(walrus, walrus, wake_atom, "wake")      // the WAL has new durable entries

@@ -157,13 +157,19 @@ struct replica_info {
   uint64_t lag_ms = 0;              // age of the oldest entry not yet applied
   uint64_t link_down_since_us = 0;  // 0 while the link is up
   uint64_t in_flight_bytes = 0;     // sent, not yet acknowledged
+  // Batches sealed for this replica since the primary started (resends
+  // included), and their entry bytes before and after compression.
+  uint64_t batches_sent = 0;
+  uint64_t batch_bytes = 0;
+  uint64_t batch_wire_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_info& x) {
   return f(caf::meta::type_name("replica_info"), x.replica_id, x.link, x.received_sequence,
            x.durable_sequence, x.applied_sequence, x.lag_entries, x.lag_bytes, x.lag_ms,
-           x.link_down_since_us, x.in_flight_bytes);
+           x.link_down_since_us, x.in_flight_bytes, x.batches_sent, x.batch_bytes,
+           x.batch_wire_bytes);
 }
 
 struct primary_status {
@@ -177,6 +183,40 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, primary_status& x) {
   return f(caf::meta::type_name("primary_status"), x.first_retained, x.last_sequence,
            x.durable_sequence, x.replicas);
+}
+
+// A snapshot on its way from the primary's connection to the replica's
+// applier (docs/protocol.md §7): `begin`, the bytes in `chunk`s at
+// contiguous offsets, then `end` once the transport checked the length and
+// CRC32C of the whole.
+struct snapshot_piece {
+  enum step_kind : uint8_t { begin = 0, chunk = 1, end = 2 };
+  uint8_t step = begin;
+  uint64_t sequence = 0;  // the snapshot holds every entry up to here
+  uint64_t total_bytes = 0;
+  uint64_t offset = 0;  // of `data` in the snapshot
+  std::string data;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_piece& x) {
+  return f(caf::meta::type_name("snapshot_piece"), x.step, x.sequence, x.total_bytes, x.offset,
+           x.data);
+}
+
+// A replica's bootstrap by snapshot, for status: the transfer in progress
+// (received < total) or the last one installed.
+struct snapshot_progress {
+  uint64_t sequence = 0;
+  uint64_t total_bytes = 0;
+  uint64_t received_bytes = 0;
+  uint32_t installed = 0;  // snapshots installed since the applier started
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, snapshot_progress& x) {
+  return f(caf::meta::type_name("snapshot_progress"), x.sequence, x.total_bytes, x.received_bytes,
+           x.installed);
 }
 
 struct replica_status {
@@ -193,13 +233,21 @@ struct replica_status {
   uint64_t entries_remaining = 0;
   uint64_t apply_rate = 0;
   uint64_t link_down_since_us = 0;  // 0 while the link to the primary is up
+  // How long the replica has been behind what the primary announced: 0 while
+  // applied == primary_sequence.
+  uint64_t lag_ms = 0;
+  // Restarts of the replica front's children since the process started.
+  uint32_t applier_restarts = 0;
+  uint32_t transport_restarts = 0;
+  snapshot_progress snapshot;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
   return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.received_sequence,
            x.durable_sequence, x.applied_sequence, x.primary_sequence, x.transitions, x.last_error,
-           x.entries_remaining, x.apply_rate, x.link_down_since_us);
+           x.entries_remaining, x.apply_rate, x.link_down_since_us, x.lag_ms, x.applier_restarts,
+           x.transport_restarts, x.snapshot);
 }
 
 struct child_status {

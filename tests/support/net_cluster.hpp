@@ -61,19 +61,21 @@ class net_cluster {
     primary_log.reset();
   }
 
-  std::shared_ptr<wal::log> open_log(const std::string& dir) {
+  std::shared_ptr<wal::log> open_log(const std::string& dir, uint64_t segment_bytes = 0) {
     wal::options opts;
     opts.dir = dir;
     opts.fs = fs.get();
     opts.sync = wal::sync_policy::none();
+    if (segment_bytes > 0) opts.segment_bytes = segment_bytes;
     auto opened = wal::log::open(opts);
     CAF_REQUIRE(opened.ok());
     return std::shared_ptr<wal::log>(std::move(*opened));
   }
 
-  void start_primary(std::optional<std::string> secret = std::nullopt) {
+  void start_primary(std::optional<std::string> secret = std::nullopt,
+                     std::shared_ptr<snapshot_source> snapshots = nullptr) {
     primary_node = std::make_unique<net_node>();
-    primary_log = open_log("/primary");
+    primary_log = open_log("/primary", snapshots ? 4096 : 0);
     primary_config pc;
     pc.session.codec = codec::codec_config{codec::codec_id::zstd, 1};
     primary = spawn_primary(primary_node->sys, pc, primary_log);
@@ -83,6 +85,9 @@ class net_cluster {
     lc.handshake.codec_preference = {codec::codec_id::zstd, codec::codec_id::none};
     lc.handshake.secret = std::move(secret);
     lc.handshake.heartbeat_interval_ms = 100;
+    lc.snapshots = std::move(snapshots);
+    lc.snapshot_chunk_bytes = 4096;  // many chunks: the window matters
+    lc.snapshot_window_chunks = 4;
     auto listening = listen(primary_node->sys, lc, primary, primary_log);
     CAF_REQUIRE(listening.ok());
     listener = listening->first;
@@ -100,15 +105,18 @@ class net_cluster {
     return cc;
   }
 
-  net_replica& add_replica(std::optional<connector_config> cc = std::nullopt) {
+  net_replica& add_replica(std::optional<connector_config> cc = std::nullopt,
+                           std::shared_ptr<snapshot_sink> snapshots = nullptr,
+                           std::shared_ptr<recording_machine> machine = nullptr) {
     net_replica r;
     r.id = "r" + std::to_string(replicas.size() + 1);
     r.node = std::make_unique<net_node>();
     r.log = open_log("/" + r.id);
-    r.machine = std::make_shared<recording_machine>();
+    r.machine = machine ? std::move(machine) : std::make_shared<recording_machine>();
     replica_config rc;
     rc.replica_id = r.id;
     rc.transport = network_transport(cc ? *cc : connection(r.id));
+    rc.snapshots = std::move(snapshots);
     rc.backoff = backoff_config{std::chrono::milliseconds(20), 2.0, std::chrono::seconds(1), 0.2};
     r.handle = spawn_replica(r.node->sys, rc, r.machine, r.log);
     replicas.push_back(std::move(r));

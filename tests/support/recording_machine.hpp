@@ -52,6 +52,13 @@ class recording_machine : public state_machine {
     return log_;
   }
 
+  // Replaces everything (a snapshot installed): `txs` end at `applied`.
+  void restore(std::vector<applied_tx> txs, uint64_t applied) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    log_ = std::move(txs);
+    applied_ = applied;
+  }
+
   // All payloads in order.
   std::vector<std::string> entries() const {
     std::lock_guard<std::mutex> guard{mutex_};

@@ -68,14 +68,16 @@ CAF_TEST(every registered message type survives serialisation) {
   replica_info info{"r1", "streaming", 5, 4, 3, 10, 1000, 12, 0, 4096};
   check_round_trip(info);
   check_round_trip(primary_status{1, 20, 20, {info, info}});
-  check_round_trip(replica_status{"r1",
-                                  replica_state::waiting_for_data,
-                                  5,
-                                  5,
-                                  5,
-                                  9,
-                                  {{replica_state::connecting, replica_state::streaming, 1}},
-                                  ""});
+  replica_status rs;
+  rs.replica_id = "r1";
+  rs.state = replica_state::waiting_for_data;
+  rs.received_sequence = rs.durable_sequence = rs.applied_sequence = 5;
+  rs.primary_sequence = 9;
+  rs.transitions = {{replica_state::connecting, replica_state::streaming, 1}};
+  rs.snapshot = snapshot_progress{40, 1000, 600, 1};
+  check_round_trip(rs);
+  check_round_trip(snapshot_piece{snapshot_piece::chunk, 40, 1000, 512, "bytes"});
+  check_round_trip(snapshot_progress{40, 1000, 1000, 2});
   check_round_trip(child_status{"tailer", true, 2, "walrus::io_error: disk"});
   check_round_trip(supervisor_status{"session", {{"tailer", true, 0, ""}}});
 }
