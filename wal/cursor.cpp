@@ -53,6 +53,12 @@ status cursor::fill(std::vector<record_view>& batch, size_t max_records) {
     if (*stopped != stop::segment_end || !*sealed) return ok_status();
     // The segment is complete and fully read: on to the next one.
     assert(reader_.offset() == reader_.limit());
+    // Fewer records than the catalog assigns it (open did not scan it): damage,
+    // not a reason to read the same segment again forever.
+    if (auto p = catalog_->progress_of(segment_first_); p.retained && file_next_ <= p.last_sequence)
+      return corruption_at(reader_.offset(), "segment ends at sequence " +
+                                                 std::to_string(file_next_ - 1) + ", expected " +
+                                                 std::to_string(p.last_sequence));
     file_.reset();
   }
   return ok_status();

@@ -30,7 +30,7 @@ std::optional<uint64_t> parse_segment_file_name(std::string_view name) {
     if (value > (UINT64_MAX - digit) / 10) return std::nullopt;  // overflow
     value = value * 10 + digit;
   }
-  if (value == 0) return std::nullopt;
+  if (value == 0 || value > max_first_sequence) return std::nullopt;
   return value;
 }
 

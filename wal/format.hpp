@@ -21,13 +21,16 @@ constexpr uint32_t segment_magic = 0x474F4C57;  // the bytes "WLOG"
 constexpr uint16_t format_version = 1;
 constexpr size_t segment_header_bytes = 20;
 constexpr size_t segment_name_digits = 20;
+// The largest first sequence a segment name may state (2^63): beyond any real
+// log, and far enough below 2^64 that sequence arithmetic never wraps.
+constexpr uint64_t max_first_sequence = uint64_t{1} << 63;
 constexpr std::string_view segment_suffix = ".wal";
 
 // "00000000000000000001.wal" for first_sequence 1.
 std::string segment_file_name(uint64_t first_sequence);
 
 // The first sequence encoded in `name`, or nullopt when `name` is not exactly
-// 20 decimal digits followed by ".wal" (or encodes 0).
+// 20 decimal digits followed by ".wal" (or encodes 0 or above max_first_sequence).
 std::optional<uint64_t> parse_segment_file_name(std::string_view name);
 
 // Writes the 20-byte header for a segment starting at `first_sequence`.

@@ -4,11 +4,7 @@
 //   * the requests and the final error do not depend on how input is split;
 //   * every parsed request re-encoded as an array parses back to itself;
 //   * buffering stays within one request plus one piece.
-// Build by hand (see docs/kv.md):
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//     tests/fuzz/resp_fuzz.cpp apps/kv/resp_parser.cpp apps/kv/resp_reply.cpp \
-//     base/status.cpp -o resp_fuzz
-//   ./resp_fuzz -max_total_time=60 tests/fuzz/corpus/resp
+// Build and run: tests/fuzz/README.md.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +13,7 @@
 #include <vector>
 
 #include "apps/kv/resp.hpp"
+#include "tests/fuzz/fuzz_targets.hpp"
 
 namespace {
 
@@ -36,7 +33,7 @@ resp::parser_limits small_limits() {
 }
 
 void check(bool condition) {
-  if (!condition) std::abort();
+  WALRUS_FUZZ_CHECK(condition);
 }
 
 // Feeds `input` in pieces of the sizes `piece_size(i)` returns.
@@ -82,7 +79,7 @@ void check_round_trip(const std::vector<std::string>& request) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+int walrus_fuzz_resp(const uint8_t* data, size_t size) {
   std::string_view input{reinterpret_cast<const char*>(data), size};
   auto whole = parse(input, [&](size_t) { return input.size(); });
   uint8_t seed = size > 0 ? data[0] : 1;
@@ -95,3 +92,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto& request : whole.requests) check_round_trip(request);
   return 0;
 }
+
+#ifdef WALRUS_LIBFUZZER
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t n) {
+  return walrus_fuzz_resp(d, n);
+}
+#endif
