@@ -263,6 +263,7 @@ void on_batch(self_ptr self, const batch& b) {
       return;
     }
     st.pending.clear();
+    enter(self, replica_state::acknowledging);  // a nack is an answer too
     send_nack(self, st.received + 1, outcome);
     enter(self, replica_state::waiting_for_data);
     return;
