@@ -1,5 +1,6 @@
 #include "actors/connector.hpp"
 
+#include "actors/socket_options.hpp"
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
 
@@ -99,6 +100,7 @@ void dial(self_ptr self, uint64_t start) {
   st.handshake = std::make_unique<wire_format::replica_handshake>(st.cfg.handshake);
   st.last_heard = st.last_sent = self->clock().now();
   self->configure_read(*hdl, io::receive_policy::at_most(256 * 1024));
+  send_without_delay(self, *hdl);
   auto hello = st.handshake->make_hello(start);
   if (!hello) return drop_link(self, hello.error(), false);
   write_frame(self, *hello);

@@ -1,5 +1,6 @@
 #include "actors/listener.hpp"
 
+#include "actors/socket_options.hpp"
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
 
@@ -290,6 +291,7 @@ caf::behavior connection(conn_ptr self, io::connection_handle hdl,
   st.handshake = std::make_unique<wire_format::primary_handshake>(st.shared->cfg.handshake);
   st.last_heard = st.last_sent = self->clock().now();
   self->configure_read(hdl, io::receive_policy::at_most(256 * 1024));
+  send_without_delay(self, hdl);
   self->delayed_send(self, 100ms, caf::tick_atom_v);
   return {
       [self](const io::new_data_msg& msg) { on_data(self, msg); },

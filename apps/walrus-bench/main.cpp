@@ -5,6 +5,7 @@
 //     entries, codecs none/snappy/zstd, 1 and 3 replicas; then append ->
 //     applied latency at fixed rates.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -37,6 +38,15 @@ bool parse_options(int argc, char** argv, walrus::bench::pipeline_options& base,
   return true;
 }
 
+// WALRUS_BENCH_ROWS="16384/none/1,100/zstd/3" runs only those rows (profiling).
+bool selected(size_t entry, const char* codec, size_t replicas) {
+  const char* rows = std::getenv("WALRUS_BENCH_ROWS");
+  if (rows == nullptr || *rows == '\0') return true;
+  auto row = std::to_string(entry) + "/" + codec + "/" + std::to_string(replicas);
+  std::string all = std::string{","} + rows + ",";
+  return all.find("," + row + ",") != std::string::npos;
+}
+
 int network(int argc, char** argv, const std::string& self_path) {
   walrus::bench::pipeline_options base;
   bool quick = false;
@@ -49,6 +59,7 @@ int network(int argc, char** argv, const std::string& self_path) {
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
     for (const char* codec : {"none", "snappy", "zstd"}) {
       for (size_t replicas : {size_t{1}, size_t{3}}) {
+        if (!selected(entry, codec, replicas)) continue;
         auto opt = base;
         opt.entry_bytes = entry;
         opt.tx_entries = entry >= 16384 ? 4 : 100;

@@ -1,0 +1,21 @@
+// Socket options of the replication connections (both brokers).
+#pragma once
+
+#include "caf/io/abstract_broker.hpp"
+#include "caf/io/connection_handle.hpp"
+#include "caf/io/network/default_multiplexer.hpp"
+#include "caf/io/network/native_socket.hpp"
+
+namespace walrus {
+
+// Frames leave at once. With Nagle's algorithm an Ack, or the last partial
+// segment of a Batch, waits for the peer's delayed ACK (up to 40 ms on
+// Linux), which caps a connection at about one window per 40 ms.
+inline void send_without_delay(caf::io::abstract_broker* self, caf::io::connection_handle hdl) {
+  // Only real sockets: CAF's test multiplexer (io_dsl tests) has none, and
+  // only the default multiplexer's handles are the socket descriptors.
+  if (dynamic_cast<caf::io::network::default_multiplexer*>(&self->backend()) == nullptr) return;
+  (void)caf::io::network::tcp_nodelay(static_cast<caf::io::network::native_socket>(hdl.id()), true);
+}
+
+}  // namespace walrus
