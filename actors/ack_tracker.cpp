@@ -169,13 +169,24 @@ ack_tracker_actor::behavior_type ack_tracker(self_ptr self, ack_tracker_config c
         if (!i->second.lost) i->second.info.link = "down";
         i->second.info.link_down_since_us = wall_clock_us();
       },
-      [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight) {
-        auto& r = self->state.replicas[replica].info;
+      [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight,
+             uint64_t batches, uint64_t bytes, uint64_t wire_bytes) {
+        auto& slot = self->state.replicas[replica];
+        auto& r = slot.info;
         r.replica_id = replica;
         r.received_sequence = std::max(r.received_sequence, a.received_sequence);
         r.durable_sequence = std::max(r.durable_sequence, a.durable_sequence);
         r.applied_sequence = std::max(r.applied_sequence, a.applied_sequence);
         r.in_flight_bytes = in_flight;
+        r.batches_sent += batches;
+        r.batch_bytes += bytes;
+        r.batch_wire_bytes +=
+            wire_bytes;  // Marked lost while behind the first retained sequence, but its
+        // session had already read what was dropped: it is not lost after all.
+        if (slot.lost && r.durable_sequence + 1 >= self->state.cfg.log->first_sequence()) {
+          slot.lost = false;
+          r.link = slot.attached ? "streaming" : "down";
+        }
         settle_waits(self);
       },
       [self](wake_atom, uint64_t durable) {

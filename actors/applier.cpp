@@ -48,6 +48,7 @@ struct applier_state {
   std::unique_ptr<durable_watch::subscription> subscription;
   std::string last_error;
   uint64_t link_down_since_us = 0;
+  uint64_t behind_since_us = 0;  // applied < primary_sequence since then; 0 while level
   snapshot_progress snapshot;
   bool receiving_snapshot = false;
   // Apply rate: entries applied since `rate_since`, folded into `rate` each
@@ -216,6 +217,14 @@ void update_rate(applier_state& st) {
   st.rate_since = now;
 }
 
+// Starts or ends the current stretch of being behind the primary.
+void track_lag(applier_state& st) {
+  if (st.cfg.machine->applied_sequence() >= st.primary_sequence)
+    st.behind_since_us = 0;
+  else if (st.behind_since_us == 0)
+    st.behind_since_us = wall_clock_us();
+}
+
 void on_batch(self_ptr self, const batch& b) {
   auto& st = self->state;
   auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -271,6 +280,7 @@ void on_batch(self_ptr self, const batch& b) {
   st.nacked = 0;
   st.primary_sequence = std::max(st.primary_sequence, b.last_sequence);
   update_rate(st);
+  track_lag(st);
   enter(self, replica_state::syncing);
   enter(self, replica_state::acknowledging);
   send_ack(self);
@@ -361,6 +371,10 @@ replica_status make_status(const applier_state& st) {
       out.primary_sequence > a.applied_sequence ? out.primary_sequence - a.applied_sequence : 0;
   out.apply_rate = static_cast<uint64_t>(st.rate);
   out.link_down_since_us = st.link_down_since_us;
+  if (st.behind_since_us != 0 && out.entries_remaining > 0) {
+    auto now = wall_clock_us();
+    out.lag_ms = now > st.behind_since_us ? (now - st.behind_since_us) / 1000 : 0;
+  }
   out.snapshot = st.snapshot;
   return out;
 }
@@ -371,6 +385,11 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
   st.cfg = std::move(cfg);
   st.states = std::make_unique<replica_state_machine>(wall_clock_us());
   // A failed replay quits; the behaviour below is then never used.
+  // A WAL that failed (an fsync error: what it holds beyond its durable
+  // sequence may not be on disk) cannot be trusted by a new applier: quit
+  // with its failure, so the host reopens it (recovery) instead of this
+  // applier applying entries that were never durable.
+  if (auto health = st.cfg.log->health(); !health.ok()) self->quit(to_error(health));
   // A snapshot was installed but the WAL not yet restarted after it.
   if (auto applied = st.cfg.machine->applied_sequence(); applied > st.cfg.log->last_sequence())
     if (auto skipped = st.cfg.log->skip_to(applied + 1); !skipped.ok())
@@ -386,6 +405,7 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
       [self](connected_atom, bool up, uint64_t primary_sequence) {
         auto& s = self->state;
         s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
+        track_lag(s);
         auto now = s.states->current();
         if (!up) {
           if (s.link_down_since_us == 0) s.link_down_since_us = wall_clock_us();

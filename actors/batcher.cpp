@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <deque>
+#include <utility>
 
 #include "base/crc32c.hpp"
 #include "caf/stateful_actor.hpp"
@@ -49,6 +50,8 @@ struct batcher_state {
   std::unique_ptr<codec::block_codec> codec;
   bool ready = false;          // the resume position is known
   uint64_t next_sequence = 0;  // first sequence of the next expected entry block
+  uint64_t rewinds = 0;        // rewinds sent to the tailer
+  bool rewinding = false;      // the tailer's marker for the latest rewind is not in yet
   uint64_t acked = 0;          // replica's received sequence
   open_batch open;
   bool fragmenting = false;  // a transaction continues from a sealed fragment
@@ -58,10 +61,27 @@ struct batcher_state {
   bool tailer_idle = false;  // the last block said the tailer caught up
   uint64_t linger_generation = 0;
   bool linger_armed = false;
+  // The linger time of what is open is over, but the window had no room to
+  // seal it then: it is sealed as soon as an ack makes room.
+  bool linger_due = false;
   uint64_t resend_generation = 0;
   uint64_t progress_at_resend = 0;  // acked when the resend timer was armed
   bool resend_armed = false;
+  // The sealed FIRST/MIDDLE fragments of the transaction being fragmented
+  // (the newest entries of `flight`). The applier holds them until the LAST
+  // one and cannot ack them before, so they do not count against the
+  // window: else a transaction larger than the window never passes. They
+  // count again once the LAST fragment is sealed.
+  size_t fragment_batches = 0;
+  size_t fragment_bytes = 0;
+  uint64_t acks = 0;            // acks received; progress while fragmenting
+  uint64_t acks_at_resend = 0;  // acks when the resend timer was armed
   std::string scratch;
+  // Sealed since the last ack report (resends included): batches, their
+  // entry bytes and their bytes as sent (after compression).
+  uint64_t sealed_batches = 0;
+  uint64_t sealed_bytes = 0;
+  uint64_t sealed_wire_bytes = 0;
   static inline const char* name = "walrus.batcher";
 };
 
@@ -94,6 +114,7 @@ void arm_resend(self_ptr self) {
   if (st.resend_armed) return;
   st.resend_armed = true;
   st.progress_at_resend = st.acked;
+  st.acks_at_resend = st.acks;
   self->delayed_send(self, st.cfg.resend_timeout, caf::timeout_atom_v, ++st.resend_generation);
 }
 
@@ -125,8 +146,18 @@ void seal(self_ptr self, uint64_t k, fragment part) {
   if (k % 8 != 0)
     b.commit_flags.back() = static_cast<char>(b.commit_flags.back() & ((1 << (k % 8)) - 1));
   b.sent_at_us = wall_clock_us();
+  ++st.sealed_batches;
+  st.sealed_bytes += bytes;
+  st.sealed_wire_bytes += b.entries.size();
   st.flight.push_back(in_flight{b.last_sequence, bytes});
   st.flight_bytes += bytes;
+  if (part == fragment::first || part == fragment::middle) {
+    ++st.fragment_batches;
+    st.fragment_bytes += bytes;
+  } else {
+    st.fragment_batches = 0;
+    st.fragment_bytes = 0;
+  }
   self->send(st.sink, std::move(b));
   // The rest becomes the new open batch.
   open_batch rest;
@@ -142,14 +173,20 @@ void seal(self_ptr self, uint64_t k, fragment part) {
     rest.count = open.count - k;
   }
   open = std::move(rest);
+  if (open.empty()) st.linger_due = false;
   arm_resend(self);
+}
+
+// Whether what is open may be sealed before a batch is full.
+bool flush_due(const batcher_state& st) {
+  return st.linger_due || (st.tailer_idle && st.cfg.linger.count() == 0);
 }
 
 // Seals whatever the rules allow: full batches always, everything complete
 // when `flush` (the tailer is caught up or the linger time is over).
 void try_seal(self_ptr self, bool flush) {
   auto& st = self->state;
-  while (!st.open.empty() && st.flight.size() < st.cfg.window_batches) {
+  while (!st.open.empty() && st.flight.size() - st.fragment_batches < st.cfg.window_batches) {
     auto& open = st.open;
     bool full =
         open.entries.size() >= st.cfg.max_batch_bytes || open.count >= st.cfg.max_batch_entries;
@@ -177,8 +214,11 @@ void try_seal(self_ptr self, bool flush) {
 
 void send_demand(self_ptr self) {
   auto& st = self->state;
-  size_t used = st.flight_bytes + st.open.entries.size() + st.demanded;
-  if (used >= st.cfg.window_bytes || st.flight.size() >= st.cfg.window_batches) return;
+  assert(st.fragment_bytes <= st.flight_bytes && st.fragment_batches <= st.flight.size());
+  size_t used = st.flight_bytes - st.fragment_bytes + st.open.entries.size() + st.demanded;
+  if (used >= st.cfg.window_bytes ||
+      st.flight.size() - st.fragment_batches >= st.cfg.window_batches)
+    return;
   auto room = st.cfg.window_bytes - used;
   // Avoid a trickle of tiny grants: wait for a useful amount unless idle.
   bool idle = st.flight.empty() && st.open.empty() && st.demanded == 0;
@@ -192,12 +232,17 @@ void rewind(self_ptr self, uint64_t from) {
   auto& st = self->state;
   st.flight.clear();
   st.flight_bytes = 0;
+  st.fragment_batches = 0;
+  st.fragment_bytes = 0;
   st.open = open_batch{};
   st.open.first_sequence = from;
   st.fragmenting = false;
   st.next_sequence = from;
   st.demanded = 0;
   st.resend_armed = false;
+  st.linger_due = false;
+  ++st.rewinds;
+  st.rewinding = true;
   self->send(st.tailer, rewind_atom_v, from);
   send_demand(self);
 }
@@ -205,8 +250,13 @@ void rewind(self_ptr self, uint64_t from) {
 void on_block(self_ptr self, entry_block& block) {
   auto& st = self->state;
   if (!st.ready) return;
+  if (block.entries.empty() && !block.caught_up) {  // the tailer's rewind marker (tailer.hpp)
+    if (block.last_sequence == st.rewinds) st.rewinding = false;
+    return;
+  }
+  if (st.rewinding) return;  // read before the tailer saw the latest rewind
   if (!block.entries.empty()) {
-    if (block.first_sequence != st.next_sequence) return;  // stale, from before a rewind
+    assert(block.first_sequence == st.next_sequence);
     auto n = block.last_sequence - block.first_sequence + 1;
     st.demanded -= std::min(st.demanded, block.entries.size());  // before the bytes move
     if (st.open.empty()) {  // take the block's bytes over: no copy
@@ -223,7 +273,7 @@ void on_block(self_ptr self, entry_block& block) {
   }
   // An empty block only says the tailer ran dry.
   st.tailer_idle = block.caught_up;
-  try_seal(self, st.tailer_idle && st.cfg.linger.count() == 0);
+  try_seal(self, flush_due(st));
   if (!st.open.empty() && st.tailer_idle && st.cfg.linger.count() > 0 && !st.linger_armed) {
     st.linger_armed = true;
     self->delayed_send(self, st.cfg.linger, linger_atom_v, ++st.linger_generation);
@@ -239,14 +289,21 @@ void release_through(self_ptr self, uint64_t sequence) {
     st.flight_bytes -= st.flight.front().bytes;
     st.flight.pop_front();
   }
+  if (st.flight.size() < st.fragment_batches) {  // fragments are the newest in flight
+    st.fragment_batches = st.flight.size();
+    st.fragment_bytes = st.flight_bytes;
+  }
   if (st.flight.empty()) st.resend_armed = false;
 }
 
 void on_ack(self_ptr self, const ack& a) {
   auto& st = self->state;
+  ++st.acks;
   release_through(self, a.received_sequence);
-  self->send(st.primary, ack_atom_v, st.cfg.replica_id, a, static_cast<uint64_t>(st.flight_bytes));
-  try_seal(self, st.tailer_idle && st.cfg.linger.count() == 0);
+  self->send(st.primary, ack_atom_v, st.cfg.replica_id, a, static_cast<uint64_t>(st.flight_bytes),
+             std::exchange(st.sealed_batches, 0), std::exchange(st.sealed_bytes, 0),
+             std::exchange(st.sealed_wire_bytes, 0));
+  try_seal(self, flush_due(st));
   send_demand(self);
 }
 
@@ -266,7 +323,10 @@ void on_resend_timeout(self_ptr self, uint64_t generation) {
   if (generation != st.resend_generation || !st.resend_armed) return;
   st.resend_armed = false;
   if (st.flight.empty()) return;
-  if (st.acked > st.progress_at_resend) {
+  // While fragmenting, acks do not advance (the applier acks a transaction
+  // once whole); that acks still come back is the progress then.
+  bool fragments_flow = st.fragment_batches > 0 && st.acks > st.acks_at_resend;
+  if (st.acked > st.progress_at_resend || fragments_flow) {
     arm_resend(self);  // progress since: keep waiting
     return;
   }
@@ -308,6 +368,7 @@ batcher_actor::behavior_type batcher(self_ptr self, batcher_config cfg, tailer_a
         auto& s = self->state;
         if (generation != s.linger_generation) return;
         s.linger_armed = false;
+        s.linger_due = true;
         try_seal(self, true);
         send_demand(self);
       },

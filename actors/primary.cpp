@@ -167,10 +167,12 @@ primary_actor::behavior_type primary(self_ptr self, primary_config cfg,
       [self](attach_atom, const session_request& req, const transport_actor& link) {
         return attach(self, req, link);
       },
-      [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight) {
+      [self](ack_atom, const std::string& replica, const ack& a, uint64_t in_flight,
+             uint64_t batches, uint64_t bytes, uint64_t wire_bytes) {
         auto& next = self->state.resume[replica];
         next = std::max(next, a.received_sequence + 1);
-        if (auto t = tracker(self)) self->send(t, ack_atom_v, replica, a, in_flight);
+        if (auto t = tracker(self))
+          self->send(t, ack_atom_v, replica, a, in_flight, batches, bytes, wire_bytes);
       },
       [self](caf::get_atom, const std::string& replica) -> uint64_t {
         auto i = self->state.resume.find(replica);
@@ -183,6 +185,8 @@ primary_actor::behavior_type primary(self_ptr self, primary_config cfg,
         auto i = st.sessions.find(path.substr(at + 1));
         if (i == st.sessions.end())
           return make_error(errc::invalid_argument, "no session for " + path.substr(at + 1));
+        if (path.compare(0, at, "session") == 0)
+          return caf::actor_cast<caf::actor>(i->second.children);
         return self->delegate(i->second.children, child_atom_v, path.substr(0, at));
       },
       [self](restart_atom, uint64_t generation) {

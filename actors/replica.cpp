@@ -75,8 +75,20 @@ replica_actor::behavior_type replica(self_ptr self, replica_config cfg,
   return {
       [self](status_atom) -> caf::result<replica_status> {
         auto a = caf::actor_cast<applier_actor>(self->state.children->child("applier"));
-        if (a) return self->delegate(a, status_atom_v);
-        return make_error(errc::component_failed, "the applier is restarting");
+        if (!a) return make_error(errc::component_failed, "the applier is restarting");
+        // The applier's status, with the restart counts of this supervisor.
+        auto rp = self->make_response_promise<replica_status>();
+        self->request(a, caf::infinite, status_atom_v)
+            .then(
+                [self, rp](replica_status& st) mutable {
+                  for (auto& c : self->state.children->status().children) {
+                    if (c.name == "applier") st.applier_restarts = c.restarts;
+                    if (c.name == "transport") st.transport_restarts = c.restarts;
+                  }
+                  rp.deliver(std::move(st));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
       },
       [self](child_atom, const std::string& name) { return self->state.children->child(name); },
       [self](restart_atom, uint64_t generation) {

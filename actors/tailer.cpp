@@ -18,6 +18,7 @@ struct tailer_state {
   std::optional<wal::cursor> cursor;  // set by the first rewind
   batcher_actor downstream;           // who granted the credit
   uint64_t credit = 0;                // entry bytes the downstream will take
+  uint64_t rewinds = 0;               // rewinds from the current downstream
   std::unique_ptr<durable_watch::subscription> subscription;
   std::vector<wal::record_view> records;
   double average_entry_bytes = 128;  // sizes cursor reads so blocks end near their target
@@ -105,13 +106,18 @@ tailer_actor::behavior_type tailer(self_ptr self, tailer_config cfg) {
   return {
       [self](wake_atom, uint64_t) { pump(self); },
       [self](demand_atom, uint64_t bytes) {
-        self->state.downstream = caf::actor_cast<batcher_actor>(self->current_sender());
-        self->state.credit += bytes;
+        auto& s = self->state;
+        auto sender = caf::actor_cast<batcher_actor>(self->current_sender());
+        if (sender != s.downstream) s.rewinds = 0;  // a new batcher counts from 1
+        s.downstream = sender;
+        s.credit += bytes;
         pump(self);
       },
       [self](rewind_atom, uint64_t from) {
         auto& s = self->state;
-        s.downstream = caf::actor_cast<batcher_actor>(self->current_sender());
+        auto sender = caf::actor_cast<batcher_actor>(self->current_sender());
+        if (sender != s.downstream) s.rewinds = 0;  // a new batcher counts from 1
+        s.downstream = sender;
         s.credit = 0;
         auto cursor = s.cfg.log->read_from(from);
         if (!cursor) {
@@ -120,6 +126,13 @@ tailer_actor::behavior_type tailer(self_ptr self, tailer_config cfg) {
           return;
         }
         s.cursor.emplace(std::move(*cursor));
+        // The rewind marker: what follows answers this rewind. Blocks sent
+        // before it may start at `from` too, so their first sequence alone
+        // cannot tell the batcher they are stale.
+        entry_block marker;
+        marker.last_sequence = ++s.rewinds;
+        marker.caught_up = false;
+        self->send(s.downstream, std::move(marker));
       },
   };
 }

@@ -7,6 +7,11 @@
 // Blocks end at transaction boundaries unless one transaction alone is
 // larger than max_block_bytes; a block may overshoot the credit by less than
 // one transaction (at most max_block_bytes), which keeps the window bounded.
+//
+// Every rewind is answered first by a marker: an empty block with caught_up
+// false and last_sequence = the number of rewinds this downstream sent (1 for
+// its first). Blocks after the marker are read from the rewind's position;
+// blocks before it are stale, whatever sequence they start at.
 #pragma once
 
 #include <memory>

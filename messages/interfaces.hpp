@@ -61,8 +61,9 @@ using applier_actor = caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<sna
 using ack_tracker_actor = caf::typed_actor<
     // A replica session starts at this sequence / ends.
     caf::reacts_to<attach_atom, std::string, uint64_t>, caf::reacts_to<detach_atom, std::string>,
-    // Progress of one replica, with the bytes its session has in flight.
-    caf::reacts_to<ack_atom, std::string, ack, uint64_t>,
+    // Progress of one replica, with the bytes its session has in flight and
+    // the batches, entry bytes and wire bytes sealed since the last report.
+    caf::reacts_to<ack_atom, std::string, ack, uint64_t, uint64_t, uint64_t, uint64_t>,
     // The primary's WAL became durable up to this sequence.
     caf::reacts_to<wake_atom, uint64_t>,
     // Answers the number of replicas that reached the request's level, or
@@ -84,21 +85,23 @@ using supervisor_actor =
 // address of a primary for its own parts: links attach through it, batchers
 // report acks through it (it routes them to the current ack tracker and
 // remembers each replica's resume point across restarts).
-using primary_actor =
-    caf::typed_actor<caf::replies_to<status_atom>::with<primary_status>,
-                     caf::replies_to<wait_atom, wait_request>::with<uint32_t>,
-                     // A replica's transport offers itself for a session. Answers the primary's
-                     // durable sequence, or an error (e.g. errc::not_retained) after which the
-                     // transport gives up.
-                     caf::replies_to<attach_atom, session_request, transport_actor>::with<uint64_t>,
-                     // From a session's batcher: an ack, with the bytes still in flight.
-                     caf::reacts_to<ack_atom, std::string, ack, uint64_t>,
-                     // The sequence a replica's session resumes from after a restart.
-                     caf::replies_to<caf::get_atom, std::string>::with<uint64_t>,
-                     // The current handle of a part: "ack_tracker", or "tailer@R" / "batcher@R"
-                     // for replica R's session (introspection and fault tests).
-                     caf::replies_to<child_atom, std::string>::with<caf::actor>,
-                     caf::reacts_to<restart_atom, uint64_t>, caf::reacts_to<stop_atom>>;
+using primary_actor = caf::typed_actor<
+    caf::replies_to<status_atom>::with<primary_status>,
+    caf::replies_to<wait_atom, wait_request>::with<uint32_t>,
+    // A replica's transport offers itself for a session. Answers the primary's
+    // durable sequence, or an error (e.g. errc::not_retained) after which the
+    // transport gives up.
+    caf::replies_to<attach_atom, session_request, transport_actor>::with<uint64_t>,
+    // From a session's batcher: an ack, with the bytes still in flight and
+    // the batches, entry bytes and wire bytes sealed since its last report.
+    caf::reacts_to<ack_atom, std::string, ack, uint64_t, uint64_t, uint64_t, uint64_t>,
+    // The sequence a replica's session resumes from after a restart.
+    caf::replies_to<caf::get_atom, std::string>::with<uint64_t>,
+    // The current handle of a part: "ack_tracker", or "tailer@R" / "batcher@R"
+    // for replica R's session, "session@R" for its supervisor (introspection,
+    // restart counts and fault tests).
+    caf::replies_to<child_atom, std::string>::with<caf::actor>,
+    caf::reacts_to<restart_atom, uint64_t>, caf::reacts_to<stop_atom>>;
 
 using replica_actor =
     caf::typed_actor<caf::replies_to<status_atom>::with<replica_status>,

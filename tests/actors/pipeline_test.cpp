@@ -289,4 +289,116 @@ CAF_TEST(without caps retention drops only what every replica has) {
   CAF_CHECK_GREATER(primary_state().first_retained, stalled_at + 1);
 }
 
+// Found by the simulation (seed 7): the applier acks a fragmented
+// transaction only once it is whole, so fragments in flight must not fill the
+// window, or a transaction larger than the window never passes.
+CAF_TEST(a transaction larger than the window travels in fragments and applies whole) {
+  auto cfg = default_primary_config();
+  cfg.session.window_batches = 1;  // not even a second fragment fits
+  start_primary(cfg);
+  add_replica();
+  write_many(3);
+  std::vector<std::string> big;
+  for (int i = 0; i < 60; ++i) big.push_back("huge." + std::to_string(i) + std::string(1000, 'x'));
+  write(big);  // ~60 KiB: almost four times window_bytes
+  write_many(3);
+  CAF_REQUIRE(converge(std::chrono::seconds(5)));
+  check_identical();
+}
+
+// Found by the simulation (seed 175): a linger timer that fires while the
+// window is full must not leave the open batch behind once acks make room.
+CAF_TEST(what lingers while the window is full is sealed when an ack makes room) {
+  auto cfg = default_primary_config();
+  cfg.session.linger = 5ms;
+  cfg.session.window_batches = 1;
+  start_primary(cfg);
+  add_replica();
+  write_many(1);
+  CAF_REQUIRE(converge());
+  stall(0, true);
+  write_many(1);  // sealed after the linger time, held by the stalled link
+  settle();
+  advance(5ms);
+  write_many(1);  // lingers; when its time is up the window is still full
+  settle();
+  advance(5ms);
+  stall(0, false);
+  CAF_REQUIRE(converge(std::chrono::seconds(10)));
+  check_identical();
+}
+
+// Found by the simulation (seed 864): a block the tailer sent before it saw a
+// rewind can start exactly at the rewind's position. The batcher must not
+// take it (nor what follows it) for the answer to the rewind: the answer may
+// cut its blocks elsewhere, and every later block would look stale.
+CAF_TEST(a block sent before a rewind is not taken for its answer) {
+  auto cfg = default_primary_config();
+  cfg.session.linger = 1s;
+  cfg.session.resend_timeout = std::chrono::hours(1);
+  start_primary(cfg);
+  auto sent = std::make_shared<std::vector<batch>>();
+  auto link = sys.spawn([sent](transport_actor::pointer) -> transport_actor::behavior_type {
+    return {
+        [sent](batch& b) { sent->push_back(std::move(b)); },
+        [](ack_atom, const ack&) {},
+        [](nack_atom, const nack&) {},
+    };
+  });
+  CAF_CHECK_EQUAL(query<uint64_t>(primary, attach_atom_v, session_request{"r1", 1, 0, 0}, link),
+                  0u);
+  auto tailer = part("tailer@r1");
+  auto batcher = caf::actor_cast<batcher_actor>(part("batcher@r1"));
+  write({"a1", "a2", "a3"});
+  // The batcher is asked to resend from 1 before it sees the tailer's block
+  // 1..3, which the tailer sends before it sees the rewind.
+  caf::anon_send(batcher, nack_atom_v, nack{1, errc::sequence_gap, "test"});
+  CAF_REQUIRE(sched.prioritize(tailer));
+  sched.run_once();              // the wake: block 1..3, queued behind the nack
+  for (int i = 0; i < 2; ++i) {  // the nack (a rewind to 1), then block 1..3
+    CAF_REQUIRE(sched.prioritize(batcher));
+    sched.run_once();
+  }
+  write({"b4", "b5"});  // the answer to the rewind reads 1..5 in one block
+  settle();
+  advance(1s);  // the linger time
+  CAF_REQUIRE(!sent->empty());
+  CAF_CHECK_EQUAL(sent->back().first_sequence, 1u);
+  CAF_CHECK_EQUAL(sent->back().last_sequence, 5u);
+  caf::anon_send_exit(link, caf::exit_reason::user_shutdown);
+}
+
+// Found by the simulation (seed 5176, restricted to kills, stalls and
+// restarts): a replica behind the first retained sequence is marked lost,
+// but if its session had already read what retention dropped, it catches up
+// and must count again (in waits, in retention, in the status).
+CAF_TEST(a replica marked lost that receives what it missed counts again) {
+  auto cfg = default_primary_config();
+  cfg.session.max_batch_bytes = 16384;
+  cfg.session.window_bytes = 1 << 20;  // the stalled link holds all it misses
+  cfg.session.window_batches = 64;
+  start_primary(cfg, 48 * 1024);
+  add_replica();
+  add_replica();
+  write_many(10);
+  CAF_REQUIRE(converge());
+  stall(1, true);
+  write_rounds(40, 50);
+  advance(1s);  // a retention round: r2 is behind the first retained sequence
+  CAF_REQUIRE_EQUAL(primary_state().replicas.at(1).link, "lost");
+  stall(1, false);
+  CAF_REQUIRE(converge());
+  check_identical();
+  auto st = primary_state();
+  CAF_CHECK_EQUAL(st.replicas.at(1).link, "streaming");
+  auto pending =
+      self->request(primary, caf::infinite, wait_atom_v,
+                    wait_request{st.durable_sequence, 2, ack_level::durable, caf::timespan{500ms}});
+  settle();
+  advance(500ms);  // the deadline, had it counted one replica only
+  uint32_t reached = 0;
+  pending.receive([&](uint32_t n) { reached = n; }, [&](caf::error&) {});
+  CAF_CHECK_EQUAL(reached, 2u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
