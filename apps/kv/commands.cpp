@@ -42,6 +42,7 @@ const std::vector<command_spec> command_table = {
     {"info", -1, flag_server, 0, 0, 0, cmd_server},
     {"role", 1, flag_server | flag_fast, 0, 0, 0, cmd_server},
     {"wait", 3, flag_server, 0, 0, 0, cmd_wait},
+    {"bgsave", -1, flag_server | flag_admin, 0, 0, 0, cmd_server},
     {"command", -1, 0, 0, 0, 0, cmd_command},
     {"config", -2, flag_admin, 0, 0, 0, cmd_config},
     {"client", -2, 0, 0, 0, 0, cmd_client},

@@ -30,6 +30,7 @@
 #include "actors/listener.hpp"
 #include "actors/primary.hpp"
 #include "actors/replica.hpp"
+#include "apps/kv/metrics.hpp"
 #include "apps/kv/server_internal.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/io/middleman.hpp"
@@ -207,16 +208,31 @@ int run_server(const options& opts) {
     replica_id = *id;
   }
 
-  // The WAL, and the store rebuilt from it.
+  // The WAL, and the store rebuilt from the newest snapshot and the WAL
+  // after it. Until a snapshot exists the WAL is the only copy of the data:
+  // load_newest_snapshot protects it from retention (protect_from).
   wal::options wo;
   wo.dir = (dir / "wal").string();
   wo.sync = wal_policy(opts);
+  wo.segment_bytes = opts.wal_segment_bytes;
   auto opened = wal::log::open(wo);
   if (!opened) return fail("cannot open the WAL in " + wo.dir + ": " + opened.error().to_string());
   std::shared_ptr<wal::log> log{std::move(*opened)};
   auto db = std::make_shared<store>();
+  snapshot_folder snapshot_dir{(dir / "snapshots").string()};
+  auto loaded = load_newest_snapshot(snapshot_dir, *db, *log);
+  if (!loaded) return fail("cannot load the newest snapshot: " + loaded.error().to_string());
   if (auto st = replay(*log, *db); !st.ok())
-    return fail("cannot rebuild the store from the WAL in " + wo.dir + ": " + st.to_string());
+    return fail("cannot rebuild the store from the WAL in " + wo.dir + " after snapshot " +
+                std::to_string(*loaded) + ": " + st.to_string());
+  snapshotter::config sc;
+  sc.db = db;
+  sc.log = log;
+  sc.dir = snapshot_dir.dir();
+  sc.every_entries = opts.snapshot_entries;
+  sc.trim_wal = !primary;  // a primary's WAL is trimmed by its ack tracker
+  sc.loaded_sequence = *loaded;
+  auto snapshots = std::make_unique<snapshotter>(sc);
 
   system_clock time;
   auto node = std::make_shared<node_context>();
@@ -225,22 +241,30 @@ int run_server(const options& opts) {
   node->db = db;
   node->log = log;
   node->time = &time;
+  node->snapshots = snapshots.get();
   node->replica_id = replica_id;
   node->run_id = random_hex(40);
 
   server_config cfg;
+  if (auto st = configure_actor_system(cfg, opts); !st.ok()) return fail(st.message());
   caf::actor_system sys{cfg};
   std::unique_ptr<writer> write;
   caf::actor listener;
   caf::actor resp;
+  caf::actor metrics;
 
   // Stops whatever was started, in order; returns the WAL's last sequence.
   auto shutdown = [&] {
     stopping.store(true);
     stop_and_wait(
+        sys, metrics,
+        [&](caf::scoped_actor& self) { self->send_exit(metrics, caf::exit_reason::user_shutdown); },
+        std::chrono::seconds(5));
+    stop_and_wait(
         sys, resp, [&](caf::scoped_actor& self) { self->send(resp, stop_atom_v); },
         std::chrono::seconds(10));
     if (write) write->stop();
+    snapshots->stop();
     if (auto st = log->sync(); !st.ok())
       std::fprintf(stderr, "walrus-kv: WAL sync at shutdown failed: %s\n", st.to_string().c_str());
     stop_and_wait(
@@ -276,6 +300,7 @@ int run_server(const options& opts) {
     if (opts.codec.id != codec::codec_id::none)
       lc.handshake.codec_preference.push_back(codec::codec_id::none);
     lc.handshake.secret = opts.secret;
+    lc.snapshots = make_snapshot_source(snapshot_dir.dir());
     if (auto free = probe_port(opts.bind, opts.repl_port); !free.ok()) {
       shutdown();
       return fail("cannot listen for replicas on " + opts.bind + ":" +
@@ -311,8 +336,11 @@ int run_server(const options& opts) {
     replica_config rc;
     rc.replica_id = replica_id;
     rc.transport = network_transport(cc);
+    rc.snapshots = make_snapshot_sink(db, snapshot_dir.dir(), log);
     node->replica = spawn_replica(sys, rc, db, log);
   }
+
+  snapshots->start();
 
   // RESP clients.
   resp = spawn_resp_server(sys, node);
@@ -329,6 +357,18 @@ int run_server(const options& opts) {
     shutdown();
     return fail(listen_error);
   }
+  uint16_t metrics_port = 0;
+  if (opts.metrics_port) {
+    metrics = spawn_metrics_server(sys, node, *opts.metrics_port, resp);
+    caf::scoped_actor self{sys};
+    self->request(metrics, std::chrono::seconds(10), caf::get_atom_v)
+        .receive([&](uint16_t p) { metrics_port = p; },
+                 [&](caf::error& err) { listen_error = render(err); });
+  }
+  if (!listen_error.empty()) {
+    shutdown();
+    return fail(listen_error);
+  }
   stop_process_when_down(resp, "the RESP server");
   if (primary) {
     stop_process_when_down(node->primary, "the replication primary");
@@ -337,6 +377,8 @@ int run_server(const options& opts) {
     stop_process_when_down(node->replica, "the replica");
   }
 
+  if (metrics)
+    std::printf("walrus-kv: metrics on %s:%u (GET /metrics)\n", opts.bind.c_str(), metrics_port);
   if (primary)
     std::printf(
         "walrus-kv: primary listening on %s:%u (RESP), replication on %s:%u, data in %s, WAL at "

@@ -18,6 +18,10 @@
 #include "codec/codec.hpp"
 #include "wal/sync_policy.hpp"
 
+namespace caf {
+class actor_system_config;
+}  // namespace caf
+
 namespace walrus::kv::server {
 
 enum class run_mode : uint8_t { help, primary, replica, demo };
@@ -39,14 +43,29 @@ struct options {
   // Limits.
   size_t max_clients = 10000;
   size_t max_request_bytes = 64 * 1024 * 1024;
+  // Snapshots (DIR/snapshots): a new one every this many applied entries
+  // (0: only on BGSAVE); the WAL before the newest one may then be dropped.
+  uint64_t snapshot_entries = 1000000;
+  uint64_t wal_segment_bytes = uint64_t{64} << 20;  // WAL segment size (>= 4 KiB)
+  // Prometheus text at GET /metrics on bind:metrics_port (0: the OS picks);
+  // no endpoint when unset.
+  std::optional<uint16_t> metrics_port;
+  // --config FILE: its [walrus-kv] section was applied under the command
+  // line; its CAF sections configure the actor system (configure_actor_system).
+  std::string config_file;
 };
 
 // The --help text.
 std::string usage();
 
-// Parses argv (argv[0] is the program). Errors are one line, ready for
-// "walrus-kv: <message>".
+// Parses argv (argv[0] is the program) and the --config file. Errors are
+// one line, ready for "walrus-kv: <message>"; those from the file name the
+// file and the key.
 [[nodiscard]] result<options> parse_options(int argc, char** argv);
+
+// Applies the CAF sections of opts.config_file ([scheduler], [middleman],
+// ...) to `cfg`; nothing without a config file.
+[[nodiscard]] status configure_actor_system(caf::actor_system_config& cfg, const options& opts);
 
 // Runs a primary or a replica until SIGTERM/SIGINT; the exit code.
 int run_server(const options& opts);

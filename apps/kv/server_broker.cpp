@@ -303,6 +303,15 @@ void handle_server(broker_ptr self, connection_handle hdl, connection& conn,
   auto name = lower(args[0]);
   auto id = reserve(conn);
   auto timeout = std::chrono::seconds(5);
+  if (name == "bgsave") {
+    std::string out;
+    if (node.snapshots != nullptr && node.snapshots->request())
+      resp::append_simple(out, "Background saving started");
+    else
+      resp::append_error(out, "ERR Background save already in progress");
+    fill(self, hdl, conn, id, std::move(out));
+    return;
+  }
   if (name == "wait") {
     // execute() checked both integers and the role.
     int64_t wanted = std::strtoll(std::string{args[1]}.c_str(), nullptr, 10);
@@ -463,6 +472,12 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         quit_if_done(self);
       },
       [=](const caf::io::acceptor_closed_msg&) { self->state.listening = false; },
+      // For the metrics endpoint: connected clients and commands processed.
+      [=](status_atom) {
+        auto& st = self->state;
+        return caf::make_message(static_cast<uint64_t>(st.conns.size()),
+                                 st.counters.total_commands);
+      },
       [=](writer_round& round) {
         auto& st = self->state;
         std::vector<connection_handle> touched;

@@ -83,6 +83,21 @@ void persistence_section(std::string& out, const node_context& node) {
   field(out, "wal_bytes_written", stats.bytes_written);
   field(out, "wal_fdatasyncs", stats.syncs);
   field(out, "store_applied_sequence", node.db->applied_sequence());
+  if (node.snapshots != nullptr) {
+    auto s = node.snapshots->stats();
+    field(out, "rdb_bgsave_in_progress", s.in_progress ? "1" : "0");
+    field(out, "rdb_last_save_time", s.last_unix_time);
+    field(out, "rdb_changes_since_last_save",
+          node.db->applied_sequence() > s.last_sequence
+              ? node.db->applied_sequence() - s.last_sequence
+              : 0);
+    field(out, "snapshot_sequence", s.last_sequence);
+    field(out, "snapshot_bytes", s.last_bytes);
+    field(out, "snapshot_duration_ms", s.last_duration_ms);
+    field(out, "snapshots_written", s.count);
+    field(out, "snapshot_every_entries", node.opts.snapshot_entries);
+    field(out, "snapshot_last_error", s.last_error.empty() ? "none" : s.last_error);
+  }
   if (node.write != nullptr) {
     auto w = node.write->stats();
     field(out, "writer_rounds", w.rounds);
@@ -138,7 +153,10 @@ void primary_replication(std::string& out, const node_context& node, const prima
                     ",lag_entries=" + std::to_string(r.lag_entries) +
                     ",lag_bytes=" + std::to_string(r.lag_bytes) +
                     ",lag_ms=" + std::to_string(r.lag_ms) +
-                    ",in_flight_bytes=" + std::to_string(r.in_flight_bytes);
+                    ",in_flight_bytes=" + std::to_string(r.in_flight_bytes) +
+                    ",batches_sent=" + std::to_string(r.batches_sent) +
+                    ",batch_bytes=" + std::to_string(r.batch_bytes) +
+                    ",batch_wire_bytes=" + std::to_string(r.batch_wire_bytes);
     if (r.link_down_since_us != 0 && now > r.link_down_since_us)
       v += ",down_for_ms=" + std::to_string((now - r.link_down_since_us) / 1000);
     field(out, "slave" + std::to_string(i), v);
@@ -168,6 +186,15 @@ void replica_replication(std::string& out, const node_context& node, const repli
   field(out, "master_sequence", st.primary_sequence);
   field(out, "lag_entries",
         st.primary_sequence > st.applied_sequence ? st.primary_sequence - st.applied_sequence : 0);
+  field(out, "lag_ms", st.lag_ms);
+  field(out, "applier_restarts", st.applier_restarts);
+  field(out, "transport_restarts", st.transport_restarts);
+  // Bootstrap by snapshot: the transfer in progress, or the last one.
+  field(out, "master_sync_total_bytes", st.snapshot.total_bytes);
+  field(out, "master_sync_read_bytes", st.snapshot.received_bytes);
+  field(out, "master_sync_left_bytes", st.snapshot.total_bytes - st.snapshot.received_bytes);
+  field(out, "master_sync_snapshot_sequence", st.snapshot.sequence);
+  field(out, "snapshots_installed", st.snapshot.installed);
   field(out, "slave_read_only", "1");
   field(out, "last_error", st.last_error.empty() ? "none" : st.last_error);
   out += "\r\n";

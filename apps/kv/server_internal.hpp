@@ -24,6 +24,7 @@
 #include "apps/kv/clock.hpp"
 #include "apps/kv/commands.hpp"
 #include "apps/kv/server.hpp"
+#include "apps/kv/snapshots.hpp"
 #include "apps/kv/store.hpp"
 #include "caf/actor.hpp"
 #include "caf/actor_system.hpp"
@@ -137,12 +138,13 @@ struct node_context {
   std::shared_ptr<wal::log> log;
   const clock* time = nullptr;
   writer* write = nullptr;  // primary only
-  primary_actor primary;    // primary only
-  replica_actor replica;    // replica only
-  std::string replica_id;   // replica only
-  uint16_t resp_port = 0;   // as bound
-  uint16_t repl_port = 0;   // primary: as bound
-  std::string run_id;       // 40 hex characters, new at every start
+  snapshotter* snapshots = nullptr;
+  primary_actor primary;   // primary only
+  replica_actor replica;   // replica only
+  std::string replica_id;  // replica only
+  uint16_t resp_port = 0;  // as bound
+  uint16_t repl_port = 0;  // primary: as bound
+  std::string run_id;      // 40 hex characters, new at every start
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -84,6 +84,7 @@ node_process& node_process::operator=(node_process&& other) noexcept {
     exit_code_ = std::exchange(other.exit_code_, -1);
     resp_port_ = other.resp_port_;
     repl_port_ = other.repl_port_;
+    metrics_port_ = other.metrics_port_;
     log_path_ = std::move(other.log_path_);
     log_offset_ = other.log_offset_;
   }
@@ -148,6 +149,7 @@ result<node_process> node_process::start(const std::string& program,
     if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
       p.resp_port_ = port_after(text, "listening on ");
       p.repl_port_ = port_after(text, "replication on ");
+      p.metrics_port_ = port_after(text, "metrics on ");
       if (p.resp_port_ != 0) return p;
     }
     if (!p.running())

@@ -41,6 +41,7 @@ class node_process {
   bool running();
   uint16_t resp_port() const noexcept { return resp_port_; }
   uint16_t repl_port() const noexcept { return repl_port_; }
+  uint16_t metrics_port() const noexcept { return metrics_port_; }  // 0: no --metrics-port
   const std::string& log_path() const noexcept { return log_path_; }
 
   // Sends `sig` (no-op once the child was reaped).
@@ -58,6 +59,7 @@ class node_process {
   int exit_code_ = -1;
   uint16_t resp_port_ = 0;
   uint16_t repl_port_ = 0;
+  uint16_t metrics_port_ = 0;
   std::string log_path_;
   uint64_t log_offset_ = 0;  // the log's size when the child started
 };

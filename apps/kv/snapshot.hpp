@@ -124,6 +124,30 @@ class snapshot_loader {
 [[nodiscard]] result<snapshot_info> write_snapshot_file(store& db, const std::string& path,
                                                         snapshot_options opts = {});
 
+// Receives a snapshot arriving in pieces (a replica's bootstrap): the bytes
+// go to `path`.tmp and through a snapshot_loader as they come; commit()
+// checks the whole, installs it into `db`, then makes the file durable as
+// `path` (fdatasync, rename, directory fsync). Dropping an uncommitted
+// receiver removes the temporary file.
+class snapshot_receiver {
+ public:
+  [[nodiscard]] static result<std::unique_ptr<snapshot_receiver>> open(std::string path,
+                                                                       snapshot_options opts = {});
+  ~snapshot_receiver();
+  snapshot_receiver(const snapshot_receiver&) = delete;
+  snapshot_receiver& operator=(const snapshot_receiver&) = delete;
+
+  [[nodiscard]] status add(uint64_t offset, std::string_view chunk);
+  [[nodiscard]] result<snapshot_info> commit(store& db);
+
+ private:
+  snapshot_receiver(std::string path, int fd, snapshot_options opts);
+
+  std::string path_;
+  int fd_;
+  snapshot_loader loader_;
+};
+
 // Loads the snapshot at `path` into `db` (replacing its content and applied
 // sequence) if the whole file checks out; otherwise `db` is unchanged and
 // the error names the file and the offset of the damage.

@@ -98,6 +98,47 @@ result<snapshot_info> write_snapshot_file(store& db, const std::string& path,
   return written;
 }
 
+result<std::unique_ptr<snapshot_receiver>> snapshot_receiver::open(std::string path,
+                                                                   snapshot_options opts) {
+  auto temp = path + ".tmp";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("open", temp, errno);
+  return std::unique_ptr<snapshot_receiver>{new snapshot_receiver(std::move(path), fd, opts)};
+}
+
+snapshot_receiver::snapshot_receiver(std::string path, int fd, snapshot_options opts)
+    : path_(std::move(path)), fd_(fd), loader_(opts) {}
+
+snapshot_receiver::~snapshot_receiver() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink((path_ + ".tmp").c_str());
+}
+
+status snapshot_receiver::add(uint64_t offset, std::string_view chunk) {
+  auto temp = path_ + ".tmp";
+  if (fd_ < 0) return status{errc::closed, "snapshot " + temp + " is closed"};
+  if (auto st = loader_.add(offset, chunk); !st.ok())
+    return status{st.code(), "snapshot " + temp + " " + st.message()};
+  return write_all(fd_, temp, chunk);
+}
+
+result<snapshot_info> snapshot_receiver::commit(store& db) {
+  auto temp = path_ + ".tmp";
+  if (fd_ < 0) return status{errc::closed, "snapshot " + temp + " is closed"};
+  // Durable first: once the store shows the snapshot, a restart must find it.
+  if (::fdatasync(fd_) != 0) return errno_status("fdatasync", temp, errno);
+  auto loaded = loader_.finish(db);
+  if (!loaded)
+    return status{loaded.error().code(), "snapshot " + temp + " " + loaded.error().message()};
+  int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) return errno_status("close", temp, errno);
+  if (::rename(temp.c_str(), path_.c_str()) != 0)
+    return errno_status("rename", temp + " to " + path_, errno);
+  if (auto st = sync_dir(parent_dir(path_)); !st.ok()) return st;
+  return loaded;
+}
+
 result<snapshot_info> load_snapshot_file(const std::string& path, store& db,
                                          snapshot_options opts) {
   fd_guard fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};

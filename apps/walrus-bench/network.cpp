@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +40,12 @@ struct node_config : caf::actor_system_config {
   node_config() {
     walrus::add_message_types(*this);
     load<caf::io::middleman>();
+    // Scheduler experiments: WALRUS_CAF_POLICY=sharing, WALRUS_CAF_RELAXED_SLEEP_US=N.
+    if (auto p = std::getenv("WALRUS_CAF_POLICY"))
+      set("scheduler.policy", caf::atom_from_string(p));
+    if (auto us = std::getenv("WALRUS_CAF_RELAXED_SLEEP_US"))
+      set("work-stealing.relaxed-sleep-duration",
+          caf::timespan{std::chrono::microseconds(std::atoll(us))});
   }
 };
 

@@ -361,7 +361,10 @@ class chaos_run {
     return lost;
   }
 
-  const std::vector<std::string> sync_{"--sync", "always"};
+  // Small WAL segments and frequent snapshots: kills also land during
+  // snapshots, WAL trimming and replicas bootstrapping from a snapshot.
+  const std::vector<std::string> sync_{
+      "--sync", "always", "--snapshot-entries", "3000", "--wal-segment-bytes", "65536"};
   chaos_options options_;
   std::mt19937_64 rng_;
   cluster c_;
