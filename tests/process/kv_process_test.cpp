@@ -2,7 +2,10 @@
 // (ports picked by the OS), driven by the RESP client of apps/kv/client.hpp.
 // The harness (processes, folders, watchdog, checks) is harness.hpp; usage:
 // walrus_kv_process_tests WALRUS_KV_BINARY TEST.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -567,6 +570,73 @@ void test_snapshot_bootstrap() {
   CHECK(digest(again.resp_port()) == before, "replica and primary differ at the end");
 }
 
+// One HTTP exchange with the metrics endpoint: the whole response (the
+// server closes after it), or "" when nothing came within 5 s.
+std::string http(uint16_t port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0, "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+      out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+bool status_is(const std::string& response, const std::string& code) {
+  return response.compare(0, 9 + code.size(), "HTTP/1.1 " + code) == 0;
+}
+
+// The metrics port: Prometheus text for a scrape, a clear HTTP error for
+// anything else, and the node keeps serving (RESP and metrics) afterwards.
+void test_metrics() {
+  cluster c;
+  c.start_primary({"--metrics-port", "0"});
+  auto& r = c.start_replica(1, {"--metrics-port", "0"});
+  auto w = connect(c.primary.resp_port());
+  auto acked = write_range(*w, 0, 100, "m");
+  REQUIRE(acked.size() == 100, "acknowledged " + std::to_string(acked.size()));
+  REQUIRE(c.caught_up(r, c.primary_sequence()), "replica did not catch up");
+  auto mp = c.primary.metrics_port();
+  REQUIRE(mp != 0, "no metrics port on the ready line");
+  // The primary learns the replica's position from its acks: eventually.
+  std::string scrape;
+  auto want = "walrus_primary_replica_applied_sequence{replica=\"" +
+              info(r.resp_port(), "replication")["replica_id"] + "\"} 100";
+  CHECK(eventually([&] {
+          scrape = http(mp, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+          return scrape.find(want) != std::string::npos;
+        }),
+        "replica position in the primary's metrics");
+  CHECK(status_is(scrape, "200"), scrape.substr(0, 80));
+  CHECK(scrape.find("text/plain; version=0.0.4") != std::string::npos, "content type");
+  CHECK(scrape.find("# TYPE walrus_wal_last_sequence gauge") != std::string::npos, "TYPE line");
+  auto replica_scrape = http(r.metrics_port(), "GET /metrics HTTP/1.1\r\n\r\n");
+  CHECK(replica_scrape.find("walrus_replica_applied_sequence 100") != std::string::npos,
+        "replica metrics");
+  // Bad input on the port: each gets its error, nothing else changes.
+  CHECK(status_is(http(mp, "GET /nope HTTP/1.1\r\n\r\n"), "404"), "404");
+  CHECK(status_is(http(mp, "POST /metrics HTTP/1.1\r\n\r\n"), "405"), "405");
+  CHECK(status_is(http(mp, "hello\r\n\r\n"), "400"), "garbage");
+  CHECK(status_is(http(mp, "GET /metrics HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n"),
+                  "400"),
+        "oversized head");
+  CHECK(status_is(http(mp, std::string("\x00\xff\x16\x03\x01 binary\r\n\r\n", 16)), "400"),
+        "binary");
+  CHECK(status_is(http(mp, "GET /metrics HTTP/1.1\r\n\r\n"), "200"), "scrape after bad input");
+  CHECK(run(*w, {"PING"}).text == "PONG", "RESP after bad metrics input");
+}
+
 // The tests of this file take no arguments.
 test_case plain(std::string name, void (*fn)(), unsigned watchdog_s) {
   return {std::move(name), [fn](const test_args&) { fn(); }, watchdog_s, {}};
@@ -586,6 +656,7 @@ const registration kv_process_tests{{
     plain("demo", test_demo, 150),
     plain("wal_retention_restart", test_wal_retention_restart, 90),
     plain("snapshot_bootstrap", test_snapshot_bootstrap, 150),
+    plain("metrics", test_metrics, 60),
 }};
 
 }  // namespace
