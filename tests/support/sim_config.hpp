@@ -50,6 +50,8 @@ constexpr uint32_t all_sim_faults = (1u << static_cast<unsigned>(sim_fault::coun
 // machine; after a crash the WAL lacks it, the machine has it, and the applier
 // (received = max(WAL durable, machine applied)) drops the missing entries as
 // duplicates and nacks nothing: sequence_gap on every batch, forever.
+// Fixed: a new applier on a failed WAL quits with the WAL's failure (the id
+// stays so that a regression is still recognised; WALRUS_SIM_STRICT=1 fails it).
 constexpr const char* applier_applies_undurable = "applier-applies-undurable";
 // retention-forgets-replicas: an ack tracker knows only the replicas that
 // attached since it started (a killed tracker's successor learns the live
