@@ -186,18 +186,24 @@ status log::roll() {
   if (!created) return fail(std::move(created).error());
   if (!durable)
     if (auto st = park_unsynced(std::move(active_file_)); !st.ok()) return st;
-  active_file_ = std::move(*created);
-  active_first_ = first;
-  active_size_ = segment_header_bytes;
-  segment_entry next;
-  next.first_sequence = first;
-  next.last_sequence = first - 1;
-  next.size_bytes = segment_header_bytes;
-  next.path = join_path(options_.dir, segment_file_name(first));
-  next.active = true;
-  catalog_->roll(std::move(next));
+  catalog_->roll(activate(std::move(*created), first));
   stat_rolls_.fetch_add(1, std::memory_order_relaxed);
   return ok_status();
+}
+
+// Under write_mu_: `created`, empty and starting at `first`, becomes the
+// active segment; its catalog entry.
+segment_entry log::activate(std::shared_ptr<file> created, uint64_t first) {
+  active_file_ = std::move(created);
+  active_first_ = first;
+  active_size_ = segment_header_bytes;
+  segment_entry entry;
+  entry.first_sequence = first;
+  entry.last_sequence = first - 1;
+  entry.size_bytes = segment_header_bytes;
+  entry.path = join_path(options_.dir, segment_file_name(first));
+  entry.active = true;
+  return entry;
 }
 
 // Under write_mu_, policy `none`: remembers a sealed segment for sync().

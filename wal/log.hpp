@@ -36,6 +36,7 @@
 namespace walrus::wal {
 
 class segment_catalog;
+struct segment_entry;
 
 struct options {
   using clock_function = std::function<std::chrono::system_clock::time_point()>;
@@ -177,6 +178,7 @@ class log {
                                          std::string_view commit_bits, uint64_t bytes,
                                          sequence_range& range, bool& rolled);
   [[nodiscard]] status roll();
+  segment_entry activate(std::shared_ptr<file> created, uint64_t first);
   [[nodiscard]] status park_unsynced(std::shared_ptr<file> sealed);
   char* reserve_buffer(size_t bytes);
 

@@ -4,7 +4,6 @@
 // cursor that already opened the file keeps reading it (see cursor.hpp).
 #include <cassert>
 
-#include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/segment.hpp"
 #include "wal/segment_catalog.hpp"
@@ -107,17 +106,8 @@ status log::skip_locked(uint64_t next_sequence) {
   if (auto st = fs_.sync_dir(options_.dir); !st.ok()) return fail(std::move(st));
   auto created = create_segment(fs_, options_.dir, next_sequence, true);
   if (!created) return fail(std::move(created).error());
-  active_file_ = std::move(*created);
-  active_first_ = next_sequence;
-  active_size_ = segment_header_bytes;
   last_written_ = next_sequence - 1;
-  segment_entry next;
-  next.first_sequence = next_sequence;
-  next.last_sequence = next_sequence - 1;
-  next.size_bytes = segment_header_bytes;
-  next.path = join_path(options_.dir, segment_file_name(next_sequence));
-  next.active = true;
-  catalog_->restart_at(std::move(next));
+  catalog_->restart_at(activate(std::move(*created), next_sequence));
   return ok_status();
 }
 
