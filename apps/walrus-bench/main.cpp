@@ -38,7 +38,8 @@ bool parse_options(int argc, char** argv, walrus::bench::pipeline_options& base,
   return true;
 }
 
-// WALRUS_BENCH_ROWS="16384/none/1,100/zstd/3" runs only those rows (profiling).
+// WALRUS_BENCH_ROWS="16384/none/1,100/zstd/3" runs only those rows (profiling);
+// latency rows are named RATE/latency/1, e.g. "100000/latency/1".
 bool selected(size_t entry, const char* codec, size_t replicas) {
   const char* rows = std::getenv("WALRUS_BENCH_ROWS");
   if (rows == nullptr || *rows == '\0') return true;
@@ -106,6 +107,7 @@ int pipeline(int argc, char** argv) {
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
     for (const char* codec : {"none", "snappy", "zstd"}) {
       for (size_t replicas : {size_t{1}, size_t{3}}) {
+        if (!selected(entry, codec, replicas)) continue;
         auto opt = base;
         opt.entry_bytes = entry;
         opt.tx_entries = entry >= 16384 ? 4 : 100;
@@ -121,6 +123,7 @@ int pipeline(int argc, char** argv) {
   std::printf("\n%-8s %-7s %-10s %10s %10s %10s %9s\n", "entry", "codec", "rate/s", "p50 us",
               "p99 us", "max us", "samples");
   for (uint64_t rate : {uint64_t{10000}, uint64_t{100000}}) {
+    if (!selected(rate, "latency", 1)) continue;
     auto opt = base;
     auto r = walrus::bench::run_latency(opt, rate, quick ? 1.0 : 5.0);
     std::printf("%-8zu %-7s %-10lu %10.1f %10.1f %10.1f %9lu\n", opt.entry_bytes, "none", rate,
