@@ -21,7 +21,9 @@ struct tailer_state {
   uint64_t rewinds = 0;               // rewinds from the current downstream
   std::unique_ptr<durable_watch::subscription> subscription;
   std::vector<wal::record_view> records;
-  double average_entry_bytes = 128;  // sizes cursor reads so blocks end near their target
+  double average_entry_bytes = 128;        // sizes cursor reads so blocks end near their target
+  double average_transaction_bytes = 128;  // sizes blocks' buffers
+  size_t open_transaction_bytes = 0;       // of the transaction read so far
   static inline const char* name = "walrus.tailer";
 };
 
@@ -35,6 +37,11 @@ status read_block(tailer_state& st, size_t target, size_t hard_limit, entry_bloc
   auto& cursor = *st.cursor;
   block.first_sequence = cursor.next_sequence();
   codec::entries_writer writer{block.entries, block.commit_flags};
+  // One allocation for the usual block, which ends at the first transaction
+  // boundary past `target`: growing by doubling would copy the bytes again
+  // and touch fresh pages each time (16 KiB entries: a fifth of the CPU).
+  block.entries.reserve(
+      std::min(hard_limit, target + 2 * static_cast<size_t>(st.average_transaction_bytes) + 64));
   bool at_boundary = true;
   while (block.entries.size() < hard_limit) {
     size_t want = 1;
@@ -54,7 +61,13 @@ status read_block(tailer_state& st, size_t target, size_t hard_limit, entry_bloc
     for (auto& r : st.records) {
       writer.add(r.payload, r.commit());
       bytes += r.payload.size();
+      st.open_transaction_bytes += r.payload.size() + 5;
       at_boundary = r.commit();
+      if (at_boundary) {
+        st.average_transaction_bytes = 0.8 * st.average_transaction_bytes +
+                                       0.2 * static_cast<double>(st.open_transaction_bytes);
+        st.open_transaction_bytes = 0;
+      }
     }
     st.average_entry_bytes =
         0.8 * st.average_entry_bytes +

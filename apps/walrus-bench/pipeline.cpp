@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -72,8 +73,7 @@ struct cluster {
 
   cluster(const pipeline_options& opt, const fs::path& dir,
           std::vector<clock_type::time_point>* stamps) {
-    add_message_types(cfg);
-    if (auto p = getenv("WALRUS_CAF_POLICY")) cfg.set("scheduler.policy", caf::atom_from_string(p));
+    configure_bench_system(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     primary_log = open_bench_log((dir / "primary").string());
     primary_config pc;
@@ -104,6 +104,17 @@ struct cluster {
 };
 
 }  // namespace
+
+void configure_bench_system(caf::actor_system_config& cfg) {
+  add_message_types(cfg);
+  // One worker per core, as walrus-kv and docs/embedding.md do: CAF 0.17's
+  // default of at least 4 workers halves 100 B throughput on 2 cores.
+  auto threads = std::max(1u, std::thread::hardware_concurrency());
+  if (auto t = std::getenv("WALRUS_CAF_THREADS")) threads = static_cast<unsigned>(std::atoi(t));
+  cfg.set("scheduler.max-threads", threads);
+  if (auto p = std::getenv("WALRUS_CAF_POLICY"))
+    cfg.set("scheduler.policy", caf::atom_from_string(p));
+}
 
 std::shared_ptr<wal::log> open_bench_log(const std::string& dir, uint64_t replica_cap_bytes) {
   wal::options opts;

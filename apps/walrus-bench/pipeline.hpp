@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "caf/fwd.hpp"
 #include "codec/codec.hpp"
 #include "wal/log.hpp"
 
@@ -33,6 +34,10 @@ struct latency_result {
   double p99_us = 0;
   double max_us = 0;
 };
+
+// Registers walrus's messages and sizes the scheduler: one worker per core
+// (WALRUS_CAF_THREADS overrides), policy from WALRUS_CAF_POLICY if set.
+void configure_bench_system(caf::actor_system_config& cfg);
 
 // A log in `dir` with sync `none`, keeping at most `replica_cap_bytes` (0:
 // everything); exits with a message when it cannot open.
