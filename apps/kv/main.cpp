@@ -3,9 +3,11 @@
 #include <cstdio>
 
 #include "apps/kv/server.hpp"
+#include "base/allocator.hpp"
 
 int main(int argc, char** argv) {
   using namespace walrus::kv::server;
+  walrus::tune_allocator();
   auto parsed = parse_options(argc, argv);
   if (!parsed) {
     std::fprintf(stderr, "walrus-kv: %s\n", parsed.error().message().c_str());

@@ -11,6 +11,7 @@
 
 #include "apps/walrus-bench/network.hpp"
 #include "apps/walrus-bench/pipeline.hpp"
+#include "base/allocator.hpp"
 
 #include <unistd.h>
 
@@ -136,6 +137,7 @@ int pipeline(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  walrus::tune_allocator();
   if (argc < 2) return usage();
   if (std::strcmp(argv[1], "pipeline") == 0) return pipeline(argc - 2, argv + 2);
   if (std::strcmp(argv[1], "network") == 0) return network(argc - 2, argv + 2, argv[0]);
