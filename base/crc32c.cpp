@@ -51,14 +51,16 @@ constexpr uint32_t x_pow_8n(size_t bytes) {
   return result;
 }
 
-// Three interleaved streams of `stripe` bytes hide the 3-cycle latency of
-// the crc32 instruction; the shift by one stripe is four table lookups.
-constexpr size_t stripe = 4096;
-
+// Three interleaved streams hide the 3-cycle latency of the crc32
+// instruction; joining them shifts a CRC by one stripe, four table lookups.
+// Stripes shrink for what is left (a 16 KiB record: 3 x 4 KiB, then 3 x
+// 1 KiB, ...), so records of every size run at the instruction's throughput
+// rather than its latency.
+template <size_t Stripe>
 struct stripe_shift {
   std::array<std::array<uint32_t, 256>, 4> t{};
   constexpr stripe_shift() {
-    constexpr uint32_t k = x_pow_8n(stripe);
+    constexpr uint32_t k = x_pow_8n(Stripe);
     for (uint32_t i = 0; i < 4; ++i)
       for (uint32_t b = 0; b < 256; ++b) t[i][b] = multiply_mod_p(k, b << (8 * i));
   }
@@ -67,30 +69,40 @@ struct stripe_shift {
   }
 };
 
-const stripe_shift shift_by_stripe{};
+template <size_t Stripe>
+constexpr stripe_shift<Stripe> shift_table{};
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t extend_sse42(uint32_t crc, const void* data,
-                                                        size_t n) noexcept {
-  auto p = static_cast<const unsigned char*>(data);
-  uint64_t c = ~crc;
-  while (n >= 3 * stripe) {
+template <size_t Stripe>
+__attribute__((target("sse4.2"))) inline void three_streams(uint64_t& c, const unsigned char*& p,
+                                                            size_t& n) noexcept {
+  while (n >= 3 * Stripe) {
     uint64_t c1 = 0;
     uint64_t c2 = 0;
-    for (size_t i = 0; i < stripe; i += 8) {
+    for (size_t i = 0; i < Stripe; i += 8) {
       uint64_t w0, w1, w2;
       std::memcpy(&w0, p + i, 8);
-      std::memcpy(&w1, p + stripe + i, 8);
-      std::memcpy(&w2, p + 2 * stripe + i, 8);
+      std::memcpy(&w1, p + Stripe + i, 8);
+      std::memcpy(&w2, p + 2 * Stripe + i, 8);
       c = _mm_crc32_u64(c, w0);
       c1 = _mm_crc32_u64(c1, w1);
       c2 = _mm_crc32_u64(c2, w2);
     }
-    c = shift_by_stripe(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c1);
-    c = shift_by_stripe(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c2);
-    p += 3 * stripe;
-    n -= 3 * stripe;
+    c = shift_table<Stripe>(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c1);
+    c = shift_table<Stripe>(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c2);
+    p += 3 * Stripe;
+    n -= 3 * Stripe;
   }
+}
+
+__attribute__((target("sse4.2"))) uint32_t extend_sse42(uint32_t crc, const void* data,
+                                                        size_t n) noexcept {
+  auto p = static_cast<const unsigned char*>(data);
+  uint64_t c = ~crc;
+  three_streams<4096>(c, p, n);
+  three_streams<1024>(c, p, n);
+  three_streams<256>(c, p, n);
+  three_streams<64>(c, p, n);
   while (n >= 8) {
     uint64_t word;
     std::memcpy(&word, p, 8);

@@ -160,7 +160,7 @@ void BM_crc32c(benchmark::State& state) {
   state.SetLabel(crc32c::hardware_accelerated() ? "sse4.2" : "portable");
 }
 
-BENCHMARK(BM_crc32c)->ArgName("bytes")->Arg(4096)->Arg(1 << 20);
+BENCHMARK(BM_crc32c)->ArgName("bytes")->Arg(100)->Arg(1024)->Arg(4096)->Arg(16384)->Arg(1 << 20);
 
 }  // namespace
 
