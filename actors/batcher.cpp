@@ -18,6 +18,7 @@ namespace {
 struct in_flight {
   uint64_t last_sequence;
   size_t bytes;  // uncompressed
+  bool partial;  // sealed before it was full
 };
 
 // Entries received from the tailer and not yet sealed.
@@ -57,8 +58,9 @@ struct batcher_state {
   bool fragmenting = false;  // a transaction continues from a sealed fragment
   std::deque<in_flight> flight;
   size_t flight_bytes = 0;
-  size_t demanded = 0;       // demand the tailer has not yet filled
-  bool tailer_idle = false;  // the last block said the tailer caught up
+  size_t partial_in_flight = 0;  // flight entries with `partial` set
+  size_t demanded = 0;           // demand the tailer has not yet filled
+  bool tailer_idle = false;      // the last block said the tailer caught up
   uint64_t linger_generation = 0;
   bool linger_armed = false;
   // The linger time of what is open is over, but the window had no room to
@@ -149,7 +151,9 @@ void seal(self_ptr self, uint64_t k, fragment part) {
   ++st.sealed_batches;
   st.sealed_bytes += bytes;
   st.sealed_wire_bytes += b.entries.size();
-  st.flight.push_back(in_flight{b.last_sequence, bytes});
+  bool partial = bytes < st.cfg.max_batch_bytes && k < st.cfg.max_batch_entries;
+  st.flight.push_back(in_flight{b.last_sequence, bytes, partial});
+  st.partial_in_flight += partial ? 1 : 0;
   st.flight_bytes += bytes;
   if (part == fragment::first || part == fragment::middle) {
     ++st.fragment_batches;
@@ -178,8 +182,15 @@ void seal(self_ptr self, uint64_t k, fragment part) {
 }
 
 // Whether what is open may be sealed before a batch is full.
+// With linger 0, the tailer running dry seals what is open, unless
+// max_partial_in_flight such batches are unacked: then the entries wait in
+// the open batch for the next ack (Nagle's rule, for batches), so that a
+// stream of small appends travels in batches as large as one round trip
+// gathers instead of one batch, frame and ack per append.
 bool flush_due(const batcher_state& st) {
-  return st.linger_due || (st.tailer_idle && st.cfg.linger.count() == 0);
+  if (st.linger_due) return true;
+  if (!st.tailer_idle || st.cfg.linger.count() != 0) return false;
+  return st.cfg.max_partial_in_flight == 0 || st.partial_in_flight < st.cfg.max_partial_in_flight;
 }
 
 // Seals whatever the rules allow: full batches always, everything complete
@@ -232,6 +243,7 @@ void rewind(self_ptr self, uint64_t from) {
   auto& st = self->state;
   st.flight.clear();
   st.flight_bytes = 0;
+  st.partial_in_flight = 0;
   st.fragment_batches = 0;
   st.fragment_bytes = 0;
   st.open = open_batch{};
@@ -287,6 +299,7 @@ void release_through(self_ptr self, uint64_t sequence) {
   if (sequence > st.acked) st.acked = sequence;
   while (!st.flight.empty() && st.flight.front().last_sequence <= st.acked) {
     st.flight_bytes -= st.flight.front().bytes;
+    st.partial_in_flight -= st.flight.front().partial ? 1 : 0;
     st.flight.pop_front();
   }
   if (st.flight.size() < st.fragment_batches) {  // fragments are the newest in flight

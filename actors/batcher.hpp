@@ -1,7 +1,8 @@
 // The batcher: one per replica session on the primary. It gathers the entry
 // blocks its tailer sends into batches and seals a batch at max_batch_bytes,
 // at max_batch_entries, when the tailer has nothing more (linger 0) or when
-// the linger timer fires. A transaction is never split, unless it alone
+// the linger timer fires; with max_partial_in_flight such early batches
+// unacked, what comes next waits for an ack. A transaction is never split, unless it alone
 // exceeds max_batch_bytes: then it travels as FIRST/MIDDLE/LAST fragments.
 // Each sealed batch is compressed with the session's codec and stamped with
 // its sequences, uncompressed size and CRC32C.
@@ -32,6 +33,9 @@ struct batcher_config {
   caf::timespan linger{0};
   size_t window_bytes = 8 * 1024 * 1024;
   size_t window_batches = 64;
+  // Batches sealed before they were full (the tailer ran dry) that may be
+  // unacked at once; later entries wait for an ack. 0: no limit.
+  size_t max_partial_in_flight = 2;
   caf::timespan resend_timeout = std::chrono::seconds(2);
   // The first sequence of the session; the batcher resumes from the
   // replica's last known position when the primary knows a later one.
