@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <cassert>
 #include <deque>
+#include <functional>
 #include <map>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
@@ -27,17 +31,28 @@ struct durable_sample {
   uint64_t bytes;  // log bytes written by then (about those through `sequence`)
 };
 
+// Waits are indexed so that neither an ack nor a timeout looks at waits it
+// does not settle (a WAIT per write under load leaves thousands pending):
+// waits of one level and replica count settle in sequence order, since the
+// replicas at or past a sequence only get fewer as the sequence grows.
+using wait_group = std::pair<ack_level, uint32_t>;
+using time_point = caf::actor_clock::time_point;
+
 struct pending_wait {
-  uint64_t id;
   wait_request request;
   caf::typed_response_promise<uint32_t> promise;
+  std::multimap<uint64_t, uint64_t>::iterator in_group;        // sequence -> id
+  std::multimap<time_point, uint64_t>::iterator in_deadlines;  // deadline -> id
 };
 
 struct tracker_state {
   ack_tracker_config cfg;
   std::map<std::string, replica_slot> replicas;
   std::deque<durable_sample> samples;
-  std::vector<pending_wait> waits;
+  std::map<uint64_t, pending_wait> waits;  // by id
+  std::map<wait_group, std::multimap<uint64_t, uint64_t>> wait_groups;
+  std::multimap<time_point, uint64_t> deadlines;
+  std::optional<time_point> timer_at;  // the earliest timeout message on its way
   uint64_t next_wait_id = 1;
   std::unique_ptr<durable_watch::subscription> subscription;
   static inline const char* name = "walrus.ack_tracker";
@@ -61,16 +76,78 @@ uint32_t count_reached(const tracker_state& st, const wait_request& w) {
   return n;
 }
 
+// Answers wait `id` and forgets it.
+template <class Answer>
+void finish_wait(tracker_state& st, std::map<uint64_t, pending_wait>::iterator i, Answer&& answer) {
+  auto group = st.wait_groups.find({i->second.request.level, i->second.request.replicas});
+  group->second.erase(i->second.in_group);
+  if (group->second.empty()) st.wait_groups.erase(group);
+  st.deadlines.erase(i->second.in_deadlines);
+  auto promise = std::move(i->second.promise);
+  st.waits.erase(i);
+  promise.deliver(std::forward<Answer>(answer));
+}
+
 void settle_waits(self_ptr self) {
-  auto& waits = self->state.waits;
-  for (auto i = waits.begin(); i != waits.end();) {
-    if (count_reached(self->state, i->request) >= i->request.replicas) {
-      i->promise.deliver(count_reached(self->state, i->request));
-      i = waits.erase(i);
-    } else {
-      ++i;
+  auto& st = self->state;
+  std::vector<uint64_t> positions;
+  for (auto g = st.wait_groups.begin(); g != st.wait_groups.end();) {
+    auto [level, wanted] = g->first;
+    positions.clear();
+    for (auto& [id, slot] : st.replicas)
+      if (!slot.lost) positions.push_back(position(slot.info, level));
+    if (wanted == 0 || positions.size() < wanted) {
+      ++g;
+      continue;
     }
+    // Every wait up to the `wanted`-th highest position is reached.
+    std::nth_element(positions.begin(), positions.begin() + (wanted - 1), positions.end(),
+                     std::greater<>{});
+    auto reached_through = positions[wanted - 1];
+    auto next = std::next(g);
+    auto& by_sequence = g->second;  // erased with its last wait
+    while (true) {
+      auto first = by_sequence.begin();
+      if (first->first > reached_through) break;
+      auto i = st.waits.find(first->second);
+      bool last = by_sequence.size() == 1;
+      finish_wait(st, i, count_reached(st, i->second.request));
+      if (last) break;
+    }
+    g = next;
   }
+}
+
+// One timeout message at a time, for the earliest deadline.
+void arm_wait_timer(self_ptr self) {
+  auto& st = self->state;
+  if (st.deadlines.empty()) return;
+  auto next = st.deadlines.begin()->first;
+  if (st.timer_at && *st.timer_at <= next) return;
+  st.timer_at = next;
+  auto now = self->clock().now();
+  self->delayed_send(self, next > now ? next - now : caf::timespan{0}, caf::timeout_atom_v,
+                     uint64_t{0});
+}
+
+void expire_waits(self_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  if (st.timer_at && *st.timer_at <= now) st.timer_at.reset();
+  while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
+    auto i = st.waits.find(st.deadlines.begin()->second);
+    auto& w = i->second.request;
+    auto error = make_error(
+        errc::timeout,
+        std::to_string(count_reached(st, w)) + " of " + std::to_string(w.replicas) +
+            " replicas reached sequence " + std::to_string(w.sequence) + " (" + to_string(w.level) +
+            ") within " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(w.timeout).count()) +
+            " ms");
+    finish_wait(st, i, std::move(error));
+  }
+  arm_wait_timer(self);
 }
 
 void record_sample(tracker_state& st, uint64_t durable, caf::actor_clock::time_point now) {
@@ -195,31 +272,20 @@ ack_tracker_actor::behavior_type ack_tracker(self_ptr self, ack_tracker_config c
                       self->clock().now());
       },
       [self](wait_atom, const wait_request& w) -> caf::result<uint32_t> {
-        auto reached = count_reached(self->state, w);
+        auto& st = self->state;
+        auto reached = count_reached(st, w);
         if (reached >= w.replicas) return reached;
-        auto id = self->state.next_wait_id++;
+        auto id = st.next_wait_id++;
         auto promise = self->make_response_promise<uint32_t>();
-        self->state.waits.push_back(pending_wait{id, w, promise});
-        self->delayed_send(self, w.timeout, caf::timeout_atom_v, id);
+        auto& group = st.wait_groups[{w.level, w.replicas}];
+        st.waits.emplace(id,
+                         pending_wait{w, promise, group.emplace(w.sequence, id),
+                                      st.deadlines.emplace(self->clock().now() + w.timeout, id)});
+        arm_wait_timer(self);
         return promise;
       },
       [self](status_atom) { return make_status(self); },
-      [self](caf::timeout_atom, uint64_t id) {
-        auto& waits = self->state.waits;
-        auto i = std::find_if(waits.begin(), waits.end(),
-                              [&](const pending_wait& w) { return w.id == id; });
-        if (i == waits.end()) return;
-        auto& w = i->request;
-        i->promise.deliver(make_error(
-            errc::timeout,
-            std::to_string(count_reached(self->state, w)) + " of " + std::to_string(w.replicas) +
-                " replicas reached sequence " + std::to_string(w.sequence) + " (" +
-                to_string(w.level) + ") within " +
-                std::to_string(
-                    std::chrono::duration_cast<std::chrono::milliseconds>(w.timeout).count()) +
-                " ms"));
-        waits.erase(i);
-      },
+      [self](caf::timeout_atom, uint64_t) { expire_waits(self); },
       [self](caf::tick_atom) { retention_round(self); },
   };
 }

@@ -137,6 +137,63 @@ CAF_TEST(wait times out saying how many replicas got there) {
                                            std::to_string(target) + " (durable) within 500 ms");
 }
 
+CAF_TEST(many pending waits each settle or time out on their own) {
+  start_primary();
+  add_replica();
+  add_replica();
+  write_many(10);
+  CAF_REQUIRE(converge());
+  auto both = primary_log->durable_sequence();  // both replicas have it
+  stall(1, true);
+  write_many(10);
+  settle();
+  auto one = primary_log->durable_sequence();  // replica 0 only
+  CAF_REQUIRE_GREATER(one, both);
+  // Waits for two replicas past `both`, in mixed sequence and deadline
+  // order: those due before the stall ends time out naming the count, the
+  // others are answered once the stalled replica catches up.
+  using handle = decltype(self->request(primary, caf::infinite, wait_atom_v, wait_request{}));
+  struct expected {
+    handle response;
+    bool times_out;
+  };
+  std::vector<expected> waits;
+  for (int i = 0; i < 40; ++i) {
+    auto seq = both + 1 + static_cast<uint64_t>((i * 7) % (one - both));
+    auto timeout = std::chrono::milliseconds(100 + (i * 37) % 400);
+    waits.push_back(expected{self->request(primary, caf::infinite, wait_atom_v,
+                                           wait_request{seq, 2, ack_level::applied, timeout}),
+                             timeout < 300ms});
+  }
+  // Answered at once: what one replica has, or both had before the stall.
+  CAF_CHECK_EQUAL(query<uint32_t>(primary, wait_atom_v,
+                                  wait_request{one, 1, ack_level::durable, caf::timespan{1s}}),
+                  1u);
+  CAF_CHECK_EQUAL(query<uint32_t>(primary, wait_atom_v,
+                                  wait_request{both, 2, ack_level::applied, caf::timespan{1s}}),
+                  2u);
+  settle();
+  advance(300ms);
+  stall(1, false);
+  CAF_REQUIRE(converge());
+  size_t timed_out = 0;
+  for (auto& w : waits) {
+    w.response.receive(
+        [&](uint32_t n) {
+          CAF_CHECK(!w.times_out);
+          CAF_CHECK_EQUAL(n, 2u);
+        },
+        [&](caf::error& err) {
+          CAF_CHECK(w.times_out);
+          CAF_CHECK(err == errc::timeout);
+          CAF_CHECK(sys.render(err).find("1 of 2 replicas") != std::string::npos);
+          ++timed_out;
+        });
+  }
+  CAF_CHECK_GREATER(timed_out, 0u);
+  CAF_CHECK_LESS(timed_out, waits.size());
+}
+
 // Kills `path` (a part of the primary, or "applier"/"transport" of replica
 // 0) at many points of a long run; the replicas must end identical.
 void kill_repeatedly(cluster_fixture& f, const std::string& path) {
