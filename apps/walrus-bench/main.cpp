@@ -77,24 +77,40 @@ int network(int argc, char** argv, const std::string& self_path) {
   }
   std::printf("\n%-8s %-7s %-10s %10s %10s %10s %9s\n", "entry", "codec", "rate/s", "p50 us",
               "p99 us", "max us", "samples");
+  // WALRUS_BENCH_ROWS also names the rows below: RATE/latency/1, 1024/stall/1
+  // and 100/catch-up/1.
   for (uint64_t rate : {uint64_t{1000}, uint64_t{10000}, uint64_t{50000}}) {
+    if (!selected(rate, "latency", 1)) continue;
     auto lopt = base;
     auto r = walrus::bench::run_network_latency(lopt, self_path, rate, quick ? 2.0 : 5.0);
     std::printf("%-8zu %-7s %-10lu %10.1f %10.1f %10.1f %9lu\n", lopt.entry_bytes, "none", rate,
                 r.p50_us, r.p99_us, r.max_us, r.samples);
     std::fflush(stdout);
   }
-  auto opt = base;
-  opt.entry_bytes = 1024;
-  auto seconds = quick ? 5.0 : 30.0;
-  auto s = walrus::bench::run_stall(opt, self_path, seconds);
+  if (selected(1024, "stall", 1)) {
+    auto opt = base;
+    opt.entry_bytes = 1024;
+    auto seconds = quick ? 5.0 : 30.0;
+    auto s = walrus::bench::run_stall(opt, self_path, seconds);
+    std::printf(
+        "\nstalled replica (SIGSTOP) for %.0f s under full write load: %lu entries "
+        "written, primary RSS %.1f MiB before, %.1f MiB peak (+%.1f MiB); caught up in "
+        "%.2f s after SIGCONT\n",
+        seconds, s.entries_written, s.rss_before / 1048576.0, s.rss_peak / 1048576.0,
+        (static_cast<double>(s.rss_peak) - static_cast<double>(s.rss_before)) / 1048576.0,
+        s.catch_up_seconds);
+    std::fflush(stdout);
+  }
+  if (!selected(100, "catch-up", 1)) return 0;
+  auto copt = base;  // 100 B entries, codec none
+  auto behind = quick ? 500000ull : 5000000ull;
+  auto c = walrus::bench::run_catch_up(copt, self_path, behind);
   std::printf(
-      "\nstalled replica (SIGSTOP) for %.0f s under full write load: %lu entries "
-      "written, primary RSS %.1f MiB before, %.1f MiB peak (+%.1f MiB); caught up in "
-      "%.2f s after SIGCONT\n",
-      seconds, s.entries_written, s.rss_before / 1048576.0, s.rss_peak / 1048576.0,
-      (static_cast<double>(s.rss_peak) - static_cast<double>(s.rss_before)) / 1048576.0,
-      s.catch_up_seconds);
+      "\ncatch-up of a replica %llu entries (%zu B) behind, codec %s: %.0f entries/s, %.1f MB/s "
+      "(%.2f s from its process start, attached after %.2f s; backlog appended in %.2f s)\n",
+      static_cast<unsigned long long>(c.entries), copt.entry_bytes,
+      std::string(walrus::codec::to_string(copt.codec.id)).c_str(), c.entries_per_second,
+      c.megabytes_per_second, c.seconds, c.attach_seconds, c.write_seconds);
   return 0;
 }
 

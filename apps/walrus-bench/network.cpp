@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -38,14 +39,8 @@ namespace fs = std::filesystem;
 
 struct node_config : caf::actor_system_config {
   node_config() {
-    walrus::add_message_types(*this);
+    configure_bench_system(*this);
     load<caf::io::middleman>();
-    // Scheduler experiments: WALRUS_CAF_POLICY=sharing, WALRUS_CAF_RELAXED_SLEEP_US=N.
-    if (auto p = std::getenv("WALRUS_CAF_POLICY"))
-      set("scheduler.policy", caf::atom_from_string(p));
-    if (auto us = std::getenv("WALRUS_CAF_RELAXED_SLEEP_US"))
-      set("work-stealing.relaxed-sleep-duration",
-          caf::timespan{std::chrono::microseconds(std::atoll(us))});
   }
 };
 
@@ -109,20 +104,23 @@ struct net_primary {
     }
     listener = listening->first;
     port = listening->second;
-    for (size_t i = 0; i < replicas; ++i) {
-      auto id = "replica-" + std::to_string(i + 1);
-      auto rdir = (dir / id).string();
-      auto port_text = std::to_string(port);
-      auto codec_text = std::string(codec::to_string(opt.codec.id));
-      pid_t pid = ::fork();
-      if (pid == 0) {
-        ::execl(self_path.c_str(), self_path.c_str(), "replica-node", port_text.c_str(),
-                rdir.c_str(), id.c_str(), codec_text.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-      }
-      children.push_back(pid);
-    }
+    for (size_t i = 0; i < replicas; ++i) start_replica(opt, self_path);
     wait_until([&](const primary_status& st) { return st.replicas.size() == replicas; });
+  }
+
+  // One more replica child process (`replica-node`), dialling this primary.
+  void start_replica(const pipeline_options& opt, const std::string& self_path) {
+    auto id = "replica-" + std::to_string(children.size() + 1);
+    auto rdir = (dir / id).string();
+    auto port_text = std::to_string(port);
+    auto codec_text = std::string(codec::to_string(opt.codec.id));
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl(self_path.c_str(), self_path.c_str(), "replica-node", port_text.c_str(), rdir.c_str(),
+              id.c_str(), codec_text.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    children.push_back(pid);
   }
 
   primary_status state() {
@@ -133,13 +131,22 @@ struct net_primary {
     return out;
   }
 
+  // Polls the primary's status until `pred` holds; `each_second`, when
+  // given, sees the status about once a second (progress reports).
   template <class Pred>
-  void wait_until(Pred pred) {
+  void wait_until(Pred pred,
+                  const std::function<void(const primary_status&)>& each_second = nullptr) {
     auto deadline = clock_type::now() + std::chrono::minutes(5);
-    while (!pred(state())) {
-      if (clock_type::now() > deadline) {
+    auto next_report = clock_type::now() + std::chrono::seconds(1);
+    for (auto st = state(); !pred(st); st = state()) {
+      auto now = clock_type::now();
+      if (now > deadline) {
         std::fprintf(stderr, "walrus-bench: replicas did not get there in 5 minutes\n");
         std::exit(2);
+      }
+      if (each_second && now >= next_report) {
+        each_second(st);
+        next_report += std::chrono::seconds(1);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -229,6 +236,51 @@ stall_result run_stall(const pipeline_options& opt, const std::string& self_path
       return !st.replicas.empty() && st.replicas[0].applied_sequence == p.log->last_sequence();
     });
     out.catch_up_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  }
+  fs::remove_all(dir);
+  return out;
+}
+
+catch_up_result run_catch_up(const pipeline_options& opt, const std::string& self_path,
+                             uint64_t entries) {
+  catch_up_result out;
+  fs::path dir;
+  {
+    net_primary p{opt, self_path, 0};
+    dir = p.dir;
+    // With no replica known, retention would drop every sealed segment: keep
+    // the whole log, as a host does for what its recovery needs.
+    p.log->protect_from(1);
+    auto ps = payloads(opt.entry_bytes);
+    auto start = clock_type::now();
+    constexpr uint64_t report_every = 1000000;
+    while (out.entries < entries) {
+      auto chunk = std::min(report_every, entries - out.entries);
+      out.entries += write_for(*p.log, ps, opt.tx_entries, chunk, 1e9);
+      std::fprintf(stderr, "catch-up: %llu of %llu entries appended on the primary\n",
+                   static_cast<unsigned long long>(out.entries),
+                   static_cast<unsigned long long>(entries));
+    }
+    out.write_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    auto target = p.log->last_sequence();
+    start = clock_type::now();
+    p.start_replica(opt, self_path);
+    p.wait_until([](const primary_status& st) { return !st.replicas.empty(); });
+    out.attach_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    uint64_t last_applied = 0;
+    p.wait_until(
+        [&](const primary_status& st) { return st.replicas[0].applied_sequence >= target; },
+        [&](const primary_status& st) {
+          auto applied = st.replicas[0].applied_sequence;
+          std::fprintf(stderr, "catch-up: replica applied %llu of %llu (%.0f%%), %llu entries/s\n",
+                       static_cast<unsigned long long>(applied),
+                       static_cast<unsigned long long>(target), 100.0 * applied / target,
+                       static_cast<unsigned long long>(applied - last_applied));
+          last_applied = applied;
+        });
+    out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    out.entries_per_second = static_cast<double>(target) / out.seconds;
+    out.megabytes_per_second = static_cast<double>(target * opt.entry_bytes) / out.seconds / 1e6;
   }
   fs::remove_all(dir);
   return out;

@@ -33,6 +33,21 @@ struct stall_result {
 };
 stall_result run_stall(const pipeline_options& opt, const std::string& self_path, double seconds);
 
+// Catch-up of a replica `entries` behind: the primary appends `entries`
+// (opt.entry_bytes each) with no replica attached, keeping its whole WAL,
+// then starts one replica process and times it from its start until it has
+// applied everything. Progress goes to stderr every second.
+struct catch_up_result {
+  uint64_t entries = 0;
+  double write_seconds = 0;   // appending the backlog on the primary
+  double attach_seconds = 0;  // replica process start -> the primary knows it
+  double seconds = 0;         // replica process start -> everything applied
+  double entries_per_second = 0;
+  double megabytes_per_second = 0;
+};
+catch_up_result run_catch_up(const pipeline_options& opt, const std::string& self_path,
+                             uint64_t entries);
+
 // Append -> applied-ack latency over TCP to one replica process: single-entry
 // transactions at `rate` per second for `seconds`; each append is followed by
 // a wait (ack level applied, 1 replica) whose answer time is the latency.

@@ -114,6 +114,17 @@ void configure_bench_system(caf::actor_system_config& cfg) {
   cfg.set("scheduler.max-threads", threads);
   if (auto p = std::getenv("WALRUS_CAF_POLICY"))
     cfg.set("scheduler.policy", caf::atom_from_string(p));
+  // One message per turn: else a connection broker, which runs on the
+  // multiplexer thread, takes the batcher's whole window (8 MiB) into its
+  // write buffer before the multiplexer gets to send any of it (TCP 100 B
+  // entries: 0.9 -> 2 M/s; docs/benchmarks.md).
+  size_t max_throughput = 1;
+  if (auto n = std::getenv("WALRUS_CAF_MAX_THROUGHPUT"))
+    max_throughput = static_cast<size_t>(std::atoll(n));
+  cfg.set("scheduler.max-throughput", max_throughput);
+  if (auto us = std::getenv("WALRUS_CAF_RELAXED_SLEEP_US"))
+    cfg.set("work-stealing.relaxed-sleep-duration",
+            caf::timespan{std::chrono::microseconds(std::atoll(us))});
 }
 
 std::shared_ptr<wal::log> open_bench_log(const std::string& dir, uint64_t replica_cap_bytes) {

@@ -36,7 +36,8 @@ struct latency_result {
 };
 
 // Registers walrus's messages and sizes the scheduler: one worker per core
-// (WALRUS_CAF_THREADS overrides), policy from WALRUS_CAF_POLICY if set.
+// (WALRUS_CAF_THREADS overrides); experiments: WALRUS_CAF_POLICY=sharing,
+// WALRUS_CAF_RELAXED_SLEEP_US=N.
 void configure_bench_system(caf::actor_system_config& cfg);
 
 // A log in `dir` with sync `none`, keeping at most `replica_cap_bytes` (0:
