@@ -325,6 +325,7 @@ int run_server(const options& opts) {
     wc.db = db;
     wc.time = &time;
     wc.sync_each_round = opts.sync.mode == wal::sync_policy::kind::group;
+    wc.batch_appends = opts.sync.mode != wal::sync_policy::kind::always;
     write = std::make_unique<writer>(wc, [](const std::string& why) { request_fatal_stop(why); });
     node->write = write.get();
   } else {

@@ -77,6 +77,10 @@ class writer {
     std::shared_ptr<store> db;
     const clock* time = nullptr;
     bool sync_each_round = false;  // --sync group: one log.sync() per round before replying
+    // All but --sync always: a round's transactions go to the WAL with one
+    // write at its end (or per staged_flush_bytes), not one write each.
+    bool batch_appends = false;
+    size_t staged_flush_bytes = 1 << 20;
     size_t max_round_jobs = 4096;
     std::chrono::milliseconds sweep_interval{100};
   };
@@ -99,9 +103,17 @@ class writer {
  private:
   void loop();
   void run_round(std::vector<write_job>& jobs);
-  // Appends `ops_` as one transaction and applies it; false on failure
-  // (then `error` holds the reply text).
+  // Appends `ops_` as one transaction (or stages it, batch_appends) and
+  // applies it; false on failure (then `error` holds the reply text).
   bool commit(std::string& error);
+  // Applies `ops_` as the transaction starting at `first`; false (and
+  // on_fatal_) if the store refuses it.
+  bool apply_ops(uint64_t first, std::string& error);
+  // Writes the staged transactions with one append; on failure every write
+  // reply from done_[first_staged_done_] on becomes the error.
+  void flush_staged();
+  // The sequence of the newest transaction committed (staged or appended).
+  uint64_t last_committed() const;
   void sweep_expired();
 
   config cfg_;
@@ -122,6 +134,14 @@ class writer {
   std::vector<job_done> done_;
   size_t sweep_cursor_ = 0;
   bool appended_in_round_ = false;
+  // Staged transactions (batch_appends): their records back to back in
+  // staged_bytes_, with record ends and commit bits; the first's sequence.
+  std::string staged_bytes_;
+  std::vector<size_t> staged_ends_;
+  std::string staged_commits_;
+  std::vector<std::string_view> staged_views_;
+  uint64_t staged_first_ = 0;
+  size_t first_staged_done_ = 0;  // done_ index of the first job with staged records
   bool failed_ = false;
 
   mutable std::mutex stats_mu_;

@@ -1,18 +1,22 @@
 // The primary's writer: one thread runs every write command, in arrival
 // order (docs/kv.md, "Write flow"):
-//   execute -> append the ops as one WAL transaction -> store.apply() it,
+//   execute -> the ops become one WAL transaction -> store.apply() it,
 // so each command sees every earlier write (INCR, NX/XX, DEL counts). A
 // round takes everything the broker queued meanwhile (up to
 // max_round_jobs); its replies are released together at the end of the
-// round, after the fdatasync that makes all of them durable.
+// round, after the write (and under --sync group the fdatasync) that makes
+// all of them durable.
 //
-// Group commit (--sync group): the log is opened with the interval policy,
-// so append() writes without waiting for an fdatasync, and the writer calls
-// log.sync() once per round. Every write of the round is in the WAL (handed
-// to the OS) before the store shows it, and durable before its reply: N
-// writes arriving together cost one fdatasync. Under --sync always the log
-// syncs inside every append (one fdatasync per write, nothing visible before
-// it is durable); under interval and none replies do not wait for one.
+// Under --sync always each transaction is appended, and synced, before the
+// store shows it: nothing is visible before it is durable. Under the other
+// policies (batch_appends) the round's transactions are staged and written
+// with one write() at the end of the round (or every staged_flush_bytes):
+// a round of N writes costs one write() and, under --sync group (the log
+// opened with the interval policy, the writer calling log.sync()), one
+// fdatasync. Readers may see a write of the round before the WAL has it,
+// as they may see it before it is durable; its client is answered only
+// after. If that write() fails, the round's writes are answered with the
+// error and the writer refuses writes from then on.
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
@@ -79,6 +83,7 @@ void writer::loop() {
       sweep_expired();
       next_sweep = steady::now() + cfg_.sweep_interval;
     }
+    flush_staged();
     // Group commit: one fdatasync for every write of the round.
     if (appended_in_round_ && cfg_.sync_each_round && !failed_) {
       if (auto st = cfg_.log->sync(); !st.ok()) {
@@ -140,9 +145,10 @@ void writer::run_round(std::vector<write_job>& jobs) {
     d.slot = job.slot;
     d.write = write;
     d.request_bytes = job.bytes.size();
-    d.sequence = write ? cfg_.log->last_sequence() : 0;
+    d.sequence = write ? last_committed() : 0;
     d.reply = reply_;
     done_.push_back(std::move(d));
+    if (staged_bytes_.size() >= cfg_.staged_flush_bytes) flush_staged();
   }
   std::lock_guard<std::mutex> guard{stats_mu_};
   ++stats_.rounds;
@@ -154,6 +160,22 @@ bool writer::commit(std::string& error) {
   if (failed_) {
     error = "IOERR writes are refused: the WAL failed (" + stats().failure + ")";
     return false;
+  }
+  if (cfg_.batch_appends) {
+    if (staged_ends_.empty()) {
+      staged_first_ = cfg_.log->last_sequence() + 1;  // the writer is the only appender
+      first_staged_done_ = done_.size();
+    }
+    auto first = staged_first_ + staged_ends_.size();
+    for (auto entry : ops_.entries()) {
+      staged_bytes_.append(entry.data(), entry.size());
+      staged_ends_.push_back(staged_bytes_.size());
+    }
+    staged_commits_.resize((staged_ends_.size() + 7) / 8, '\0');
+    auto last = staged_ends_.size() - 1;
+    staged_commits_[last / 8] = static_cast<char>(staged_commits_[last / 8] | (1 << (last % 8)));
+    appended_in_round_ = true;
+    return apply_ops(first, error);
   }
   auto range = cfg_.log->append(ops_.entries());
   if (!range.ok()) {
@@ -168,12 +190,17 @@ bool writer::commit(std::string& error) {
     error = "IOERR write failed, the WAL failed: " + text;
     return false;
   }
-  ops_.to_transaction(range->first, tx_);
+  appended_in_round_ = true;
+  return apply_ops(range->first, error);
+}
+
+bool writer::apply_ops(uint64_t first, std::string& error) {
+  ops_.to_transaction(first, tx_);
   if (auto st = cfg_.db->apply(tx_); !st.ok()) {
     // The ops were just encoded by execute(): the store must take them.
     failed_ = true;
-    auto text = "the store rejected transaction " + std::to_string(range->first) + ".." +
-                std::to_string(range->last) + " that the WAL holds: " + st.to_string();
+    auto text = "the store rejected transaction " + std::to_string(first) + ".." +
+                std::to_string(first + ops_.size() - 1) + " that the WAL holds: " + st.to_string();
     {
       std::lock_guard<std::mutex> guard{stats_mu_};
       stats_.failure = text;
@@ -182,8 +209,48 @@ bool writer::commit(std::string& error) {
     if (on_fatal_) on_fatal_(text);
     return false;
   }
-  appended_in_round_ = true;
   return true;
+}
+
+uint64_t writer::last_committed() const {
+  return staged_ends_.empty() ? cfg_.log->last_sequence() : staged_first_ + staged_ends_.size() - 1;
+}
+
+void writer::flush_staged() {
+  if (staged_ends_.empty()) return;
+  staged_views_.clear();
+  size_t begin = 0;
+  for (auto end : staged_ends_) {
+    staged_views_.emplace_back(staged_bytes_.data() + begin, end - begin);
+    begin = end;
+  }
+  auto range =
+      cfg_.log->append_transactions(staged_views_.data(), staged_views_.size(), staged_commits_);
+  if (range.ok() && range->first != staged_first_) {
+    range = status{errc::invalid_argument, "the WAL gave sequence " + std::to_string(range->first) +
+                                               " to what the store applied as " +
+                                               std::to_string(staged_first_)};
+    if (on_fatal_) on_fatal_(range.error().to_string());
+  }
+  if (!range.ok() && !failed_) {
+    failed_ = true;
+    auto text = range.error().to_string();
+    std::fprintf(stderr, "walrus-kv: WAL append failed, writes are refused from now on: %s\n",
+                 text.c_str());
+    std::lock_guard<std::mutex> guard{stats_mu_};
+    stats_.failure = text;
+  }
+  if (!range.ok()) {
+    auto text = "IOERR write failed, the WAL failed: " + range.error().to_string();
+    for (size_t i = first_staged_done_; i < done_.size(); ++i)
+      if (done_[i].write) {
+        done_[i].reply.clear();
+        resp::append_error(done_[i].reply, text);
+      }
+  }
+  staged_bytes_.clear();
+  staged_ends_.clear();
+  staged_commits_.clear();
 }
 
 void writer::sweep_expired() {

@@ -1,8 +1,10 @@
 #include "apps/kv/snapshots.hpp"
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "apps/kv/snapshot.hpp"
 #include "base/clock.hpp"
@@ -124,6 +126,19 @@ snapshot_stats snapshotter::stats() const {
   return stats_;
 }
 
+status snapshotter::wait_until_durable(uint64_t sequence) {
+  auto& log = *cfg_.log;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (log.last_sequence() < sequence) {
+    if (auto health = log.health(); !health.ok()) return health;
+    if (std::chrono::steady_clock::now() > deadline)
+      return status{errc::timeout, "the WAL did not reach the snapshot's sequence " +
+                                       std::to_string(sequence) + " within 30 s"};
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return log.durable_sequence() >= sequence ? ok_status() : log.sync();
+}
+
 result<snapshot_info> snapshotter::save() {
   std::lock_guard<std::mutex> one_at_a_time{save_mu_};
   {
@@ -139,6 +154,15 @@ result<snapshot_info> snapshotter::save() {
     auto provisional = (fs::path{folder_.dir()} / "snapshot-writing.wkv").string();
     auto written = write_snapshot_file(*cfg_.db, provisional);
     if (!written) return written;
+    // The store may show a transaction before the WAL has it (the primary's
+    // writer stages a round's appends): a snapshot must never hold what the
+    // WAL could lose, or a restart would number new writes with sequences
+    // the snapshot already used.
+    if (auto st = wait_until_durable(written->sequence); !st.ok()) {
+      std::error_code ignored;
+      fs::remove(provisional, ignored);
+      return st;
+    }
     auto final_path = folder_.path_for(written->sequence);
     std::error_code ec;
     fs::rename(provisional, final_path, ec);

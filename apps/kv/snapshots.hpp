@@ -95,6 +95,9 @@ class snapshotter {
   snapshot_stats stats() const;
 
  private:
+  // Waits until the WAL holds `sequence` durably (the writer may still be
+  // staging it); an error when the WAL failed or did not get there in 30 s.
+  status wait_until_durable(uint64_t sequence);
   void loop();
 
   config cfg_;
