@@ -48,6 +48,12 @@ struct applier_state {
   std::unique_ptr<durable_watch::subscription> subscription;
   std::string last_error;
   uint64_t link_down_since_us = 0;
+  // The link as the transport last reported it. `connected(true)` also comes
+  // with every heartbeat, so only a down -> up change after a first up counts
+  // as a reconnect.
+  bool link_up = false;
+  bool link_was_up = false;
+  uint64_t link_reconnects = 0;
   uint64_t behind_since_us = 0;  // applied < primary_sequence since then; 0 while level
   snapshot_progress snapshot;
   bool receiving_snapshot = false;
@@ -371,6 +377,7 @@ replica_status make_status(const applier_state& st) {
       out.primary_sequence > a.applied_sequence ? out.primary_sequence - a.applied_sequence : 0;
   out.apply_rate = static_cast<uint64_t>(st.rate);
   out.link_down_since_us = st.link_down_since_us;
+  out.link_reconnects = st.link_reconnects;
   if (st.behind_since_us != 0 && out.entries_remaining > 0) {
     auto now = wall_clock_us();
     out.lag_ms = now > st.behind_since_us ? (now - st.behind_since_us) / 1000 : 0;
@@ -408,6 +415,7 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
         track_lag(s);
         auto now = s.states->current();
         if (!up) {
+          s.link_up = false;
           if (s.link_down_since_us == 0) s.link_down_since_us = wall_clock_us();
           s.pending.clear();
           drop_snapshot(s);
@@ -415,6 +423,10 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
           return;
         }
         // A new link, or news of the primary's progress (a heartbeat).
+        if (!s.link_up) {
+          if (s.link_was_up) ++s.link_reconnects;
+          s.link_up = s.link_was_up = true;
+        }
         s.link_down_since_us = 0;
         if (now == replica_state::error) enter(self, replica_state::connecting);
         if (now == replica_state::error || now == replica_state::connecting)

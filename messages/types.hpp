@@ -233,6 +233,9 @@ struct replica_status {
   uint64_t entries_remaining = 0;
   uint64_t apply_rate = 0;
   uint64_t link_down_since_us = 0;  // 0 while the link to the primary is up
+  // Times the link to the primary came up again after having been up (a
+  // redial after a drop, or a restarted transport), since the applier started.
+  uint64_t link_reconnects = 0;
   // How long the replica has been behind what the primary announced: 0 while
   // applied == primary_sequence.
   uint64_t lag_ms = 0;
@@ -246,8 +249,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
   return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.received_sequence,
            x.durable_sequence, x.applied_sequence, x.primary_sequence, x.transitions, x.last_error,
-           x.entries_remaining, x.apply_rate, x.link_down_since_us, x.lag_ms, x.applier_restarts,
-           x.transport_restarts, x.snapshot);
+           x.entries_remaining, x.apply_rate, x.link_down_since_us, x.link_reconnects, x.lag_ms,
+           x.applier_restarts, x.transport_restarts, x.snapshot);
 }
 
 struct child_status {

@@ -214,6 +214,9 @@ void replica_metrics(exposition& x, const metrics_snapshot& s) {
   gauge("walrus_replica_link_down_since_timestamp_seconds",
         "Unix time the link to the primary went down; 0 while it is up.",
         [](const status& r) { return seconds_of_us(r.link_down_since_us); });
+  x.family("walrus_replica_link_reconnects_total", "counter",
+           "Times the link to the primary came up again after having been up.");
+  if (st != nullptr) x.sample({}, st->link_reconnects);
   x.family("walrus_replica_state", "gauge", "1 for the replica's current state, else 0.");
   if (st == nullptr) return;
   for (auto state :

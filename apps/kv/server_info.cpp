@@ -171,6 +171,7 @@ void replica_replication(std::string& out, const node_context& node, const repli
   field(out, "master_host", node.opts.primary_host);
   field(out, "master_port", node.opts.primary_port);
   field(out, "master_link_status", replica_link_up(st.state) ? "up" : "down");
+  field(out, "master_link_reconnects", st.link_reconnects);
   field(out, "master_sync_in_progress", st.state == replica_state::bootstrapping ? "1" : "0");
   field(out, "replica_state", lower(to_string(st.state)));
   if (!st.transitions.empty()) {

@@ -178,6 +178,7 @@ CAF_TEST(a dropped link is dialled again and streaming resumes without gap or re
   write(20);
   settle();
   CAF_REQUIRE_EQUAL(machine->applied_sequence(), 40u);
+  CAF_CHECK_EQUAL(replica_state().link_reconnects, 0u);  // heartbeats are not reconnects
   // The connection breaks: both ends learn it (the simulated network does
   // not propagate a close by itself).
   auto transport = [&] {
@@ -190,6 +191,7 @@ CAF_TEST(a dropped link is dialled again and streaming resumes without gap or re
   caf::anon_send(transport, caf::io::connection_closed_msg{link.second});
   settle();
   CAF_CHECK_NOT_EQUAL(replica_state().link_down_since_us, 0u);
+  CAF_CHECK_EQUAL(replica_state().link_reconnects, 0u);
   write(20);  // written while the replica is away
   prepare_link();
   pass(earth, 100ms);  // the reconnect backoff
@@ -199,6 +201,16 @@ CAF_TEST(a dropped link is dialled again and streaming resumes without gap or re
   CAF_CHECK_EQUAL(machine->transactions().size(), 45u);
   CAF_CHECK_EQUAL(machine->violations(), 0u);
   CAF_CHECK_EQUAL(replica_state().link_down_since_us, 0u);
+  CAF_CHECK_EQUAL(replica_state().link_reconnects, 1u);
+  // A second of heartbeats on the new link counts nothing more.
+  for (int i = 0; i < 10; ++i) {
+    mars.sched.clock().advance_time(100ms);
+    earth.sched.clock().advance_time(100ms);
+    deliver();
+  }
+  auto after = replica_state();
+  CAF_CHECK_EQUAL(after.link_down_since_us, 0u);
+  CAF_CHECK_EQUAL(after.link_reconnects, 1u);
 }
 
 CAF_TEST(a replica of another cluster is refused and applies nothing) {
@@ -209,6 +221,8 @@ CAF_TEST(a replica of another cluster is refused and applies nothing) {
   CAF_CHECK_EQUAL(machine->applied_sequence(), 0u);
   CAF_CHECK(primary_state().replicas.empty());
   CAF_CHECK_NOT_EQUAL(replica_state().link_down_since_us, 0u);
+  // Refused dials never brought the link up: nothing to count as a reconnect.
+  CAF_CHECK_EQUAL(replica_state().link_reconnects, 0u);
 }
 
 CAF_TEST(a replica with the wrong secret is refused) {

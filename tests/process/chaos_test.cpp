@@ -52,27 +52,6 @@ constexpr int wait_timeout_ms = 300;
 constexpr size_t value_padding_bytes = 100;
 constexpr unsigned default_cycles = 6;
 
-struct chaos_options {
-  unsigned cycles = default_cycles;
-  uint64_t seed = 0;
-};
-
-chaos_options parse_options(const test_args& args) {
-  chaos_options o;
-  o.seed = std::random_device{}() % 1000000;
-  for (size_t i = 0; i < args.size(); ++i) {
-    bool has_value = i + 1 < args.size();
-    if (args[i] == "--cycles" && has_value) {
-      o.cycles = static_cast<unsigned>(std::strtoul(args[++i].c_str(), nullptr, 10));
-    } else if (args[i] == "--seed" && has_value) {
-      o.seed = std::strtoull(args[++i].c_str(), nullptr, 10);
-    } else {
-      throw test_failed("chaos: bad argument '" + args[i] + "' (usage: [--cycles N] [--seed S])");
-    }
-  }
-  return o;
-}
-
 // What one writer knows about one of its keys (seq 0: none).
 struct key_history {
   uint64_t last_sent = 0;
@@ -189,18 +168,6 @@ uint64_t count_lost(uint16_t port, const std::vector<std::unique_ptr<writer>>& w
   return lost;
 }
 
-std::string digest_of(uint16_t port) {
-  auto c = connect(port);
-  auto r = run(*c, {"DEBUG", "DIGEST"});
-  REQUIRE(r.type == reply::kind::simple && r.text.size() == 32, "DEBUG DIGEST: " + r.to_string());
-  return r.text;
-}
-
-int64_t dbsize_of(uint16_t port) {
-  auto c = connect(port);
-  return run(*c, {"DBSIZE"}).integer;
-}
-
 std::string replication_line(uint16_t port) {
   auto fields = info(port, "replication");
   std::string out;
@@ -216,7 +183,7 @@ using ull = unsigned long long;
 // One chaos run: the cluster, the writer threads and what the cycles saw.
 class chaos_run {
  public:
-  explicit chaos_run(chaos_options options) : options_(options), rng_(options.seed) {}
+  explicit chaos_run(seeded_rounds options) : options_(options), rng_(options.seed) {}
 
   ~chaos_run() { stop_load(); }
 
@@ -296,7 +263,7 @@ class chaos_run {
         "unanswered %llu, sent %llu), writes lost %llu (must be 0), replicas ahead %llu "
         "(must be 0), kills: primary %u, replica-1 %u, replica-2 %u; sequence %llu, "
         "digest %s\n",
-        static_cast<ull>(options_.seed), options_.cycles, static_cast<ull>(acked),
+        static_cast<ull>(options_.seed), options_.rounds, static_cast<ull>(acked),
         static_cast<ull>(confirmed), static_cast<ull>(unanswered), static_cast<ull>(sent),
         static_cast<ull>(lost), static_cast<ull>(ahead_), kills_[0], kills_[1], kills_[2],
         static_cast<ull>(sequence), digest.c_str());
@@ -365,7 +332,7 @@ class chaos_run {
   // snapshots, WAL trimming and replicas bootstrapping from a snapshot.
   const std::vector<std::string> sync_{
       "--sync", "always", "--snapshot-entries", "3000", "--wal-segment-bytes", "65536"};
-  chaos_options options_;
+  seeded_rounds options_;
   std::mt19937_64 rng_;
   cluster c_;
   uint16_t port_ = 0;
@@ -377,14 +344,11 @@ class chaos_run {
 };
 
 void test_chaos(const test_args& args) {
-  auto options = parse_options(args);
-  arm_watchdog(120 + options.cycles * 20);
-  std::printf("chaos: seed %llu, %u cycles (replay: chaos --cycles %u --seed %llu)\n",
-              static_cast<ull>(options.seed), options.cycles, options.cycles,
-              static_cast<ull>(options.seed));
+  auto options = parse_seeded_rounds(args, "chaos", "cycles", default_cycles);
+  arm_watchdog(120 + options.rounds * 20);
   chaos_run run{options};
   run.start();
-  for (unsigned n = 1; n <= options.cycles; ++n) run.cycle(n);
+  for (unsigned n = 1; n <= options.rounds; ++n) run.cycle(n);
   run.stop_load();
   run.verify();
 }

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <random>
 #include <thread>
 
 namespace walrus::kv::process_tests {
@@ -187,6 +189,46 @@ uint64_t number(const std::map<std::string, std::string>& fields, const std::str
 
 uint64_t info_number(uint16_t port, const std::string& section, const std::string& name) {
   return number(info(port, section), name);
+}
+
+std::string digest_of(uint16_t port) {
+  auto c = connect(port);
+  auto r = run(*c, {"DEBUG", "DIGEST"});
+  REQUIRE(r.type == reply::kind::simple && r.text.size() == 32, "DEBUG DIGEST: " + r.to_string());
+  return r.text;
+}
+
+int64_t dbsize_of(uint16_t port) {
+  auto c = connect(port);
+  return run(*c, {"DBSIZE"}).integer;
+}
+
+uint64_t rss_bytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  return 0;
+}
+
+seeded_rounds parse_seeded_rounds(const test_args& args, const std::string& test,
+                                  const std::string& rounds_name, unsigned default_rounds) {
+  seeded_rounds o{default_rounds, std::random_device{}() % 1000000};
+  auto flag = "--" + rounds_name;
+  for (size_t i = 0; i < args.size(); ++i) {
+    bool has_value = i + 1 < args.size();
+    if (args[i] == flag && has_value)
+      o.rounds = static_cast<unsigned>(std::strtoul(args[++i].c_str(), nullptr, 10));
+    else if (args[i] == "--seed" && has_value)
+      o.seed = std::strtoull(args[++i].c_str(), nullptr, 10);
+    else
+      throw test_failed(test + ": bad argument '" + args[i] + "' (usage: [" + flag +
+                        " N] [--seed S])");
+  }
+  auto seed = static_cast<unsigned long long>(o.seed);
+  std::printf("%s: seed %llu, %u %s (replay: %s %s %u --seed %llu)\n", test.c_str(), seed, o.rounds,
+              rounds_name.c_str(), test.c_str(), flag.c_str(), o.rounds, seed);
+  return o;
 }
 
 bool eventually(const std::function<bool()>& pred, milliseconds limit) {

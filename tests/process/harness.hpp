@@ -97,6 +97,19 @@ T need(result<T> r, const std::string& what) {
   return std::move(*r);
 }
 
+// -- arguments --------------------------------------------------------------------
+
+// A randomised test's arguments "[--<rounds_name> N] [--seed S]": how many
+// rounds (cycles, cuts...) and the seed, drawn at random unless given.
+// Throws test_failed on any other argument; prints the line that replays the run.
+struct seeded_rounds {
+  unsigned rounds = 0;
+  uint64_t seed = 0;
+};
+
+seeded_rounds parse_seeded_rounds(const test_args& args, const std::string& test,
+                                  const std::string& rounds_name, unsigned default_rounds);
+
 // -- watchdog ---------------------------------------------------------------------
 
 // Children the watchdog kills (SIGKILL) when it fires; forget_pid once reaped.
@@ -131,6 +144,11 @@ std::map<std::string, std::string> info(uint16_t port, const std::string& sectio
 uint64_t info_number(uint16_t port, const std::string& section, const std::string& name);
 uint64_t number(const std::map<std::string, std::string>& fields, const std::string& name);
 bool eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000));
+// DEBUG DIGEST of the node at `port` (required: a 32-character digest) and its DBSIZE.
+std::string digest_of(uint16_t port);
+int64_t dbsize_of(uint16_t port);
+// VmRSS of process `pid` in bytes; 0 when it is gone.
+uint64_t rss_bytes(pid_t pid);
 
 // A primary and its replicas, in one test folder.
 struct cluster {

@@ -169,6 +169,7 @@ void test_replication() {
     auto fields = info(r.resp_port(), "replication");
     CHECK(fields["master_link_status"] == "up", "link " + fields["master_link_status"]);
     CHECK(fields["replica_id"] == name, fields["replica_id"]);
+    CHECK(fields.count("master_link_reconnects") == 1, name + ": no master_link_reconnects");
   }
   auto fields = info(c.primary.resp_port(), "default");
   CHECK(fields["role"] == "master", fields["role"]);
@@ -513,11 +514,6 @@ void test_wal_retention_restart() {
   verify_keys(c.primary.resp_port(), acked, "t", "restarted primary");
 }
 
-std::string digest(uint16_t port) {
-  auto c = connect(port);
-  return run(*c, {"DEBUG", "DIGEST"}).text;
-}
-
 // Periodic snapshots let the primary trim its WAL; a new replica then
 // bootstraps from the newest snapshot over the replication connection
 // (SnapshotBegin/Chunk/End) and streams the rest; a replica restart uses its
@@ -546,7 +542,7 @@ void test_snapshot_bootstrap() {
         "snapshots_installed " + repl["snapshots_installed"]);
   CHECK(number(repl, "master_sync_left_bytes") == 0, repl["master_sync_left_bytes"]);
   verify_keys(r.resp_port(), acked, "s", "bootstrapped replica");
-  CHECK(digest(r.resp_port()) == digest(port), "digests differ after the bootstrap");
+  CHECK(digest_of(r.resp_port()) == digest_of(port), "digests differ after the bootstrap");
 
   // A replica restart: its own snapshot and WAL, no second transfer.
   r.signal(SIGKILL);
@@ -560,14 +556,14 @@ void test_snapshot_bootstrap() {
   verify_keys(again.resp_port(), acked, "s", "restarted replica");
 
   // A primary restart: newest snapshot, then the WAL after it.
-  auto before = digest(port);
+  auto before = digest_of(port);
   c.primary.signal(SIGKILL);
   CHECK(c.primary.wait(milliseconds(5000)).ok(), "primary died");
   c.start_primary(args);
   verify_keys(c.primary.resp_port(), acked, "s", "restarted primary");
-  CHECK(digest(c.primary.resp_port()) == before, "the primary's digest changed over a restart");
+  CHECK(digest_of(c.primary.resp_port()) == before, "the primary's digest changed over a restart");
   REQUIRE(c.caught_up(again, c.primary_sequence()), "the replica did not resume");
-  CHECK(digest(again.resp_port()) == before, "replica and primary differ at the end");
+  CHECK(digest_of(again.resp_port()) == before, "replica and primary differ at the end");
 }
 
 // One HTTP exchange with the metrics endpoint: the whole response (the
@@ -624,6 +620,9 @@ void test_metrics() {
   auto replica_scrape = http(r.metrics_port(), "GET /metrics HTTP/1.1\r\n\r\n");
   CHECK(replica_scrape.find("walrus_replica_applied_sequence 100") != std::string::npos,
         "replica metrics");
+  CHECK(replica_scrape.find("# TYPE walrus_replica_link_reconnects_total counter") !=
+            std::string::npos,
+        "replica reconnect counter");
   // Bad input on the port: each gets its error, nothing else changes.
   CHECK(status_is(http(mp, "GET /nope HTTP/1.1\r\n\r\n"), "404"), "404");
   CHECK(status_is(http(mp, "POST /metrics HTTP/1.1\r\n\r\n"), "405"), "405");

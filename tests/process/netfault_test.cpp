@@ -30,7 +30,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -219,14 +218,6 @@ std::unique_ptr<client> connect_in(const std::string& ns, const std::string& hos
     std::abort();  // the watchdog's clean-up does not run: better than traffic in the wrong place
   }
   return need(std::move(c), "connect to " + host + ":" + std::to_string(port) + " in " + ns);
-}
-
-uint64_t rss_bytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
-  return 0;
 }
 
 // A node in a namespace, reached at host:port from inside it.

@@ -75,7 +75,14 @@ CAF_TEST(every registered message type survives serialisation) {
   rs.primary_sequence = 9;
   rs.transitions = {{replica_state::connecting, replica_state::streaming, 1}};
   rs.snapshot = snapshot_progress{40, 1000, 600, 1};
+  rs.link_reconnects = 3;
+  rs.transport_restarts = 2;
   check_round_trip(rs);
+  // deep_to_string shows only what `inspect` lists: check the fields too.
+  auto copy = round_trip(rs);
+  CAF_CHECK_EQUAL(copy.link_reconnects, 3u);
+  CAF_CHECK_EQUAL(copy.transport_restarts, 2u);
+  CAF_CHECK_EQUAL(copy.snapshot.received_bytes, 600u);
   check_round_trip(snapshot_piece{snapshot_piece::chunk, 40, 1000, 512, "bytes"});
   check_round_trip(snapshot_progress{40, 1000, 1000, 2});
   check_round_trip(child_status{"tailer", true, 2, "walrus::io_error: disk"});
