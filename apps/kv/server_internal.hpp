@@ -114,6 +114,8 @@ class writer {
   void flush_staged();
   // The sequence of the newest transaction committed (staged or appended).
   uint64_t last_committed() const;
+  // Refuses writes from now on; says why on stderr and in stats().
+  void wal_failed(const char* what, const std::string& text);
   void sweep_expired();
 
   config cfg_;

@@ -87,17 +87,13 @@ void writer::loop() {
     // Group commit: one fdatasync for every write of the round.
     if (appended_in_round_ && cfg_.sync_each_round && !failed_) {
       if (auto st = cfg_.log->sync(); !st.ok()) {
-        failed_ = true;
         std::string text = "IOERR write not durable, the WAL failed: " + st.to_string();
         for (auto& d : done_)
           if (d.write) {
             d.reply.clear();
             resp::append_error(d.reply, text);
           }
-        std::fprintf(stderr, "walrus-kv: WAL sync failed, writes are refused from now on: %s\n",
-                     st.to_string().c_str());
-        std::lock_guard<std::mutex> guard{stats_mu_};
-        stats_.failure = st.to_string();
+        wal_failed("sync", st.to_string());
       }
       std::lock_guard<std::mutex> guard{stats_mu_};
       ++stats_.round_syncs;
@@ -179,19 +175,20 @@ bool writer::commit(std::string& error) {
   }
   auto range = cfg_.log->append(ops_.entries());
   if (!range.ok()) {
-    failed_ = true;
-    auto text = range.error().to_string();
-    std::fprintf(stderr, "walrus-kv: WAL append failed, writes are refused from now on: %s\n",
-                 text.c_str());
-    {
-      std::lock_guard<std::mutex> guard{stats_mu_};
-      stats_.failure = text;
-    }
-    error = "IOERR write failed, the WAL failed: " + text;
+    wal_failed("append", range.error().to_string());
+    error = "IOERR write failed, the WAL failed: " + range.error().to_string();
     return false;
   }
   appended_in_round_ = true;
   return apply_ops(range->first, error);
+}
+
+void writer::wal_failed(const char* what, const std::string& text) {
+  failed_ = true;
+  std::fprintf(stderr, "walrus-kv: WAL %s failed, writes are refused from now on: %s\n", what,
+               text.c_str());
+  std::lock_guard<std::mutex> guard{stats_mu_};
+  stats_.failure = text;
 }
 
 bool writer::apply_ops(uint64_t first, std::string& error) {
@@ -232,15 +229,8 @@ void writer::flush_staged() {
                                                std::to_string(staged_first_)};
     if (on_fatal_) on_fatal_(range.error().to_string());
   }
-  if (!range.ok() && !failed_) {
-    failed_ = true;
-    auto text = range.error().to_string();
-    std::fprintf(stderr, "walrus-kv: WAL append failed, writes are refused from now on: %s\n",
-                 text.c_str());
-    std::lock_guard<std::mutex> guard{stats_mu_};
-    stats_.failure = text;
-  }
   if (!range.ok()) {
+    if (!failed_) wal_failed("append", range.error().to_string());
     auto text = "IOERR write failed, the WAL failed: " + range.error().to_string();
     for (size_t i = first_staged_done_; i < done_.size(); ++i)
       if (done_[i].write) {
