@@ -1,9 +1,10 @@
-// Process chaos: a walrus-kv primary and two replicas, all `--sync always`,
-// under a write load from several client connections, while a seeded
-// random sequence of `kill -9` + restart (same folder, same port for the
-// primary) hits one process per cycle.
+// Process chaos: a walrus-kv primary and two replicas, all `--sync always`
+// (`chaos`) or all `--sync group` (`chaos_group`: the primary's writer
+// stages each round's appends), under a write load from several client
+// connections, while a seeded random sequence of `kill -9` + restart (same
+// folder, same port for the primary) hits one process per cycle.
 //
-//   walrus_kv_process_tests WALRUS_KV_BINARY chaos [--cycles N] [--seed S]
+//   walrus_kv_process_tests WALRUS_KV_BINARY chaos|chaos_group [--cycles N] [--seed S]
 //
 // Each writer thread owns a connection and its own keys (w<id>:k<n>) and
 // writes values "w<id>:k<n>:s<seq>" with a per-writer increasing seq; every
@@ -183,7 +184,10 @@ using ull = unsigned long long;
 // One chaos run: the cluster, the writer threads and what the cycles saw.
 class chaos_run {
  public:
-  explicit chaos_run(seeded_rounds options) : options_(options), rng_(options.seed) {}
+  chaos_run(seeded_rounds options, const char* sync)
+      : sync_{"--sync", sync, "--snapshot-entries", "3000", "--wal-segment-bytes", "65536"},
+        options_(options),
+        rng_(options.seed) {}
 
   ~chaos_run() { stop_load(); }
 
@@ -330,8 +334,7 @@ class chaos_run {
 
   // Small WAL segments and frequent snapshots: kills also land during
   // snapshots, WAL trimming and replicas bootstrapping from a snapshot.
-  const std::vector<std::string> sync_{
-      "--sync", "always", "--snapshot-entries", "3000", "--wal-segment-bytes", "65536"};
+  const std::vector<std::string> sync_;
   seeded_rounds options_;
   std::mt19937_64 rng_;
   cluster c_;
@@ -343,10 +346,10 @@ class chaos_run {
   uint64_t ahead_ = 0;
 };
 
-void test_chaos(const test_args& args) {
-  auto options = parse_seeded_rounds(args, "chaos", "cycles", default_cycles);
+void run_chaos(const test_args& args, const char* test, const char* sync) {
+  auto options = parse_seeded_rounds(args, test, "cycles", default_cycles);
   arm_watchdog(120 + options.rounds * 20);
-  chaos_run run{options};
+  chaos_run run{options, sync};
   run.start();
   for (unsigned n = 1; n <= options.rounds; ++n) run.cycle(n);
   run.stop_load();
@@ -354,7 +357,10 @@ void test_chaos(const test_args& args) {
 }
 
 const registration chaos_tests{{
-    {"chaos", test_chaos, 120 + default_cycles * 20, "[--cycles N] [--seed S]"},
+    {"chaos", [](const test_args& args) { run_chaos(args, "chaos", "always"); },
+     120 + default_cycles * 20, "[--cycles N] [--seed S]"},
+    {"chaos_group", [](const test_args& args) { run_chaos(args, "chaos_group", "group"); },
+     120 + default_cycles * 20, "[--cycles N] [--seed S]"},
 }};
 
 }  // namespace

@@ -92,12 +92,15 @@ class simulation : public sim_cluster {
     c.wait_permille = static_cast<uint32_t>(uniform(0, 20));
     c.advance_permille = static_cast<uint32_t>(uniform(20, 150));
     c.chaos_steps = uniform(1000, 10000);
+    // Drawn last so that the draws above keep their meaning for old seeds.
+    b.max_partial_in_flight = pick(std::vector<size_t>{0, 1, 2, 4});
     std::ostringstream os;
     os << "config: replicas=" << p.replicas << " segment=" << p.segment_bytes
        << " sync=" << p.sync.to_string() << " cap=" << p.retention_cap
        << " batch=" << b.max_batch_bytes << "/" << b.max_batch_entries
        << " window=" << b.window_bytes << "/" << b.window_batches << " linger=" << ms(b.linger)
-       << " resend=" << ms(b.resend_timeout) << " block=" << p.primary.max_block_bytes
+       << " partial=" << b.max_partial_in_flight << " resend=" << ms(b.resend_timeout)
+       << " block=" << p.primary.max_block_bytes
        << " retention_every=" << ms(p.primary.retention_interval)
        << " restarts=" << p.primary.max_restarts << "/" << p.replica_max_restarts
        << " faults=" << c.fault_permille << "permille steps=" << c.chaos_steps;

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "apps/kv/snapshot.hpp"
+#include "apps/kv/snapshots.hpp"
 #include "base/crc32c.hpp"
 
 using namespace walrus;
@@ -326,4 +328,46 @@ CAF_TEST(snapshot files are written atomically and errors name file and offset) 
   CAF_CHECK(missing.error().code() == errc::io_error);
   auto unwritable = write_snapshot_file(source, dir.path + "/no/such/dir/file");
   CAF_CHECK(unwritable.error().code() == errc::io_error);
+}
+
+CAF_TEST(a snapshot of a store ahead of the WAL waits until the WAL holds it) {
+  // walrus-kv's primary applies a round's writes before it writes them to
+  // the WAL: a snapshot published before the WAL has its sequence could
+  // outlive the WAL's copy (a crash), and a restart would then number new
+  // writes with sequences the snapshot already holds.
+  temp_dir dir;
+  wal::options opts;
+  opts.dir = dir.path + "/wal";
+  opts.sync = wal::sync_policy::group();
+  auto opened = wal::log::open(opts);
+  CAF_REQUIRE(opened.ok());
+  std::shared_ptr<wal::log> log{std::move(*opened)};
+  auto db = std::make_shared<store>();
+  std::vector<op_batch> batches(3);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    batches[i].add_set("k" + std::to_string(i), "v", 0);
+    transaction tx;
+    batches[i].to_transaction(i + 1, tx);
+    CAF_REQUIRE(db->apply(tx).ok());
+  }
+  CAF_REQUIRE(log->append(batches[0].entries()).ok());  // the WAL has 1 of 3
+  snapshotter::config cfg;
+  cfg.db = db;
+  cfg.log = log;
+  cfg.dir = dir.path + "/snapshots";
+  snapshotter snapshots{cfg};
+  std::atomic<bool> saved{false};
+  std::optional<result<snapshot_info>> outcome;
+  std::thread saver{[&] {
+    outcome = snapshots.save();
+    saved = true;
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CAF_CHECK(!saved);  // not while the WAL lacks sequences 2 and 3
+  CAF_REQUIRE(log->append(batches[1].entries()).ok());
+  CAF_REQUIRE(log->append(batches[2].entries()).ok());
+  saver.join();
+  CAF_REQUIRE(outcome && outcome->ok());
+  CAF_CHECK_EQUAL((*outcome)->sequence, 3u);
+  CAF_CHECK_GREATER_OR_EQUAL(log->durable_sequence(), 3u);
 }
