@@ -386,6 +386,38 @@ replica_status make_status(const applier_state& st) {
   return out;
 }
 
+// The transport's news: the link is up (with the primary's newest sequence)
+// or down.
+void on_link(self_ptr self, bool up, uint64_t primary_sequence) {
+  auto& s = self->state;
+  s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
+  track_lag(s);
+  auto now = s.states->current();
+  if (!up) {
+    s.link_up = false;
+    if (s.link_down_since_us == 0) s.link_down_since_us = wall_clock_us();
+    s.pending.clear();
+    drop_snapshot(s);
+    enter(self, replica_state::connecting);
+    return;
+  }
+  // A new link, or news of the primary's progress (a heartbeat).
+  if (!s.link_up) {
+    if (s.link_was_up) ++s.link_reconnects;
+    s.link_up = s.link_was_up = true;
+  }
+  s.link_down_since_us = 0;
+  if (now == replica_state::error) enter(self, replica_state::connecting);
+  if (now == replica_state::error || now == replica_state::connecting)
+    enter(self, replica_state::streaming);
+  bool behind = s.received < s.primary_sequence;
+  auto cur = s.states->current();
+  if (cur == replica_state::streaming && !behind)
+    enter(self, replica_state::waiting_for_data);
+  else if (cur == replica_state::waiting_for_data && behind)
+    enter(self, replica_state::streaming);
+}
+
 applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
   assert(cfg.log && cfg.machine && cfg.watch);
   auto& st = self->state;
@@ -410,33 +442,11 @@ applier_actor::behavior_type applier(self_ptr self, applier_config cfg) {
       [self](snapshot_piece& piece) { on_snapshot(self, piece); },
       [self](status_atom) { return make_status(self->state); },
       [self](connected_atom, bool up, uint64_t primary_sequence) {
-        auto& s = self->state;
-        s.primary_sequence = std::max(s.primary_sequence, primary_sequence);
-        track_lag(s);
-        auto now = s.states->current();
-        if (!up) {
-          s.link_up = false;
-          if (s.link_down_since_us == 0) s.link_down_since_us = wall_clock_us();
-          s.pending.clear();
-          drop_snapshot(s);
-          enter(self, replica_state::connecting);
-          return;
-        }
-        // A new link, or news of the primary's progress (a heartbeat).
-        if (!s.link_up) {
-          if (s.link_was_up) ++s.link_reconnects;
-          s.link_up = s.link_was_up = true;
-        }
-        s.link_down_since_us = 0;
-        if (now == replica_state::error) enter(self, replica_state::connecting);
-        if (now == replica_state::error || now == replica_state::connecting)
-          enter(self, replica_state::streaming);
-        bool behind = s.received < s.primary_sequence;
-        auto cur = s.states->current();
-        if (cur == replica_state::streaming && !behind)
-          enter(self, replica_state::waiting_for_data);
-        else if (cur == replica_state::waiting_for_data && behind)
-          enter(self, replica_state::streaming);
+        on_link(self, up, primary_sequence);
+      },
+      [self](connected_atom, bool up, uint64_t primary_sequence, std::string& why) {
+        self->state.last_error = "link to the primary: " + why;
+        on_link(self, up, primary_sequence);
       },
       [self](wake_atom, uint64_t durable) {
         self->state.subscription->arm();

@@ -71,7 +71,7 @@ void drop_link(self_ptr self, const status& why, bool send_error) {
   st.snapshot_expected = false;
   st.snapshot.reset();
   ++st.generation;
-  self->send(st.applier, connected_atom_v, false, uint64_t{0});
+  self->send(st.applier, connected_atom_v, false, uint64_t{0}, st.last_error);
   schedule_dial(self);
 }
 
@@ -91,6 +91,7 @@ void dial(self_ptr self, uint64_t start) {
   auto hdl = self->add_tcp_scribe(st.cfg.host, st.cfg.port);
   if (!hdl) {
     st.last_error = "cannot connect to " + st.cfg.host + ":" + std::to_string(st.cfg.port);
+    self->send(st.applier, connected_atom_v, false, uint64_t{0}, st.last_error);
     schedule_dial(self);
     return;
   }

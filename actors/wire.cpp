@@ -613,7 +613,7 @@ result<wire::Frame> replica_handshake::make_hello(uint64_t start_sequence) {
   phase_ = phase::awaiting_welcome;
   wire::Frame frame;
   auto& hello = *frame.mutable_hello();
-  hello.set_protocol_version(protocol_version);
+  hello.set_protocol_version(config_.announce_version);
   hello.set_cluster_id(config_.cluster_id);
   hello.set_replica_id(config_.replica_id);
   hello.set_epoch(config_.epoch);

@@ -251,6 +251,9 @@ struct replica_handshake_config {
   std::vector<codec::codec_id> codecs{codec::codec_id::none};
   uint32_t max_frame_bytes = codec::default_max_frame_bytes;  // the replica accepts
   std::optional<std::string> secret;                          // set: the primary must prove it too
+  // The version Hello announces: protocol_version, except in tests of a
+  // replica speaking another one.
+  uint32_t announce_version = protocol_version;
 };
 
 // errc::invalid_argument naming the field: an empty cluster_id or

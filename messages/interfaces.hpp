@@ -53,6 +53,8 @@ using applier_actor = caf::typed_actor<caf::reacts_to<batch>, caf::reacts_to<sna
                                        // From the transport: the link to the primary is up (true)
                                        // or down, and the newest sequence the primary announced.
                                        caf::reacts_to<connected_atom, bool, uint64_t>,
+                                       // The link is down, and why (shown as the last error).
+                                       caf::reacts_to<connected_atom, bool, uint64_t, std::string>,
                                        // The replica's own WAL became durable up to this sequence.
                                        caf::reacts_to<wake_atom, uint64_t>>;
 

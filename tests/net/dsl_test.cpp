@@ -107,7 +107,8 @@ struct fixture : point_to_point_fixture<base> {
   // One more virtual connection from earth to mars:7379.
   void prepare_link() { link = prepare_connection(mars, earth, primary_host, repl_port, acceptor); }
 
-  void start_replica(std::string cluster = "c1", std::optional<std::string> secret = std::nullopt) {
+  void start_replica(std::string cluster = "c1", std::optional<std::string> secret = std::nullopt,
+                     uint32_t version = wire_format::protocol_version) {
     replica_log = open_log("/replica");
     connector_config cc;
     cc.host = primary_host;
@@ -116,6 +117,7 @@ struct fixture : point_to_point_fixture<base> {
     cc.handshake.replica_id = "r1";
     cc.handshake.codecs = {codec::codec_id::snappy};
     cc.handshake.secret = std::move(secret);
+    cc.handshake.announce_version = version;
     cc.reconnect = backoff_config{100ms, 2.0, 1s, 0.0};
     cc.seed = 5;
     replica_config rc;
@@ -223,6 +225,19 @@ CAF_TEST(a replica of another cluster is refused and applies nothing) {
   CAF_CHECK_NOT_EQUAL(replica_state().link_down_since_us, 0u);
   // Refused dials never brought the link up: nothing to count as a reconnect.
   CAF_CHECK_EQUAL(replica_state().link_reconnects, 0u);
+}
+
+CAF_TEST(a replica speaking another protocol version is refused and applies nothing) {
+  start_primary();
+  write(5);
+  start_replica("c1", std::nullopt, wire_format::protocol_version + 1);
+  settle();
+  CAF_CHECK_EQUAL(machine->applied_sequence(), 0u);
+  CAF_CHECK(primary_state().replicas.empty());
+  auto st = replica_state();
+  CAF_CHECK_NOT_EQUAL(st.link_down_since_us, 0u);
+  // The primary's Error frame names both versions; the replica shows it.
+  CAF_CHECK_NOT_EQUAL(st.last_error.find("version"), std::string::npos);
 }
 
 CAF_TEST(a replica with the wrong secret is refused) {
