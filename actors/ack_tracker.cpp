@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/retention_slots.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "messages/error.hpp"
@@ -55,6 +57,8 @@ struct tracker_state {
   std::optional<time_point> timer_at;  // the earliest timeout message on its way
   uint64_t next_wait_id = 1;
   std::unique_ptr<durable_watch::subscription> subscription;
+  std::string slots_path;  // empty: slots are not persisted
+  retention_slots saved;   // what the slots file holds
   static inline const char* name = "walrus.ack_tracker";
 };
 
@@ -196,9 +200,47 @@ primary_status make_status(self_ptr self) {
   return out;
 }
 
+wal::file_system& fs_of(const wal::log& log) {
+  return log.config().fs != nullptr ? *log.config().fs : wal::posix_file_system();
+}
+
+// Writes the slots file when the replicas or their positions changed; a
+// failed write leaves the older file (older positions keep more WAL) and is
+// tried again at the next round.
+void save_slots(tracker_state& st) {
+  if (st.slots_path.empty()) return;
+  retention_slots now;
+  for (auto& [id, slot] : st.replicas)
+    if (!slot.lost) now[id] = slot.info.durable_sequence;
+  if (now == st.saved) return;
+  if (save_retention_slots(fs_of(*st.cfg.log), st.slots_path, now).ok()) st.saved = std::move(now);
+}
+
+// A new tracker knows the replicas its predecessors knew, as detached ones.
+void load_slots(tracker_state& st) {
+  if (st.slots_path.empty()) return;
+  auto loaded = load_retention_slots(fs_of(*st.cfg.log), st.slots_path);
+  if (!loaded) {
+    // Without them retention keeps only what attached replicas need.
+    std::fprintf(stderr, "walrus: ignoring the retention slots: %s\n",
+                 loaded.error().to_string().c_str());
+    return;
+  }
+  auto now = wall_clock_us();
+  for (auto& [id, durable] : *loaded) {
+    auto& slot = st.replicas[id];
+    slot.info.replica_id = id;
+    slot.info.link = "down";
+    slot.info.link_down_since_us = now;
+    slot.info.received_sequence = slot.info.durable_sequence = slot.info.applied_sequence = durable;
+  }
+  st.saved = std::move(*loaded);
+}
+
 void retention_round(self_ptr self) {
   auto& st = self->state;
   auto& log = *st.cfg.log;
+  save_slots(st);  // before anything is dropped for them
   uint64_t needed = log.durable_sequence() + 1;
   for (auto& [id, slot] : st.replicas)
     if (!slot.lost) needed = std::min(needed, slot.info.durable_sequence + 1);
@@ -221,6 +263,8 @@ ack_tracker_actor::behavior_type ack_tracker(self_ptr self, ack_tracker_config c
   self->state.cfg = std::move(cfg);
   auto& st = self->state;
   st.subscription = st.cfg.watch->subscribe(caf::actor_cast<caf::actor>(self));
+  if (st.cfg.persist_slots) st.slots_path = retention_slots_path(st.cfg.log->config().dir);
+  load_slots(st);
   record_sample(st, st.cfg.log->durable_sequence(), self->clock().now());
   self->delayed_send(self, st.cfg.retention_interval, caf::tick_atom_v);
   return {
@@ -236,6 +280,9 @@ ack_tracker_actor::behavior_type ack_tracker(self_ptr self, ack_tracker_config c
         r.received_sequence = std::max(r.received_sequence, start - 1);
         r.durable_sequence = std::max(r.durable_sequence, start - 1);
         r.applied_sequence = std::max(r.applied_sequence, start - 1);
+        // A replica the slots file does not hold yet is written at once: a
+        // successor must not drop what it needs before the next round.
+        if (self->state.saved.count(replica) == 0) save_slots(self->state);
         settle_waits(self);
       },
       [self](detach_atom, const std::string& replica) {

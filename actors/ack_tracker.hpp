@@ -29,6 +29,10 @@ struct ack_tracker_config {
   std::shared_ptr<durable_watch> watch;
   caf::timespan retention_interval = std::chrono::seconds(1);
   size_t sample_limit = 65536;
+  // Keep the replicas and their positions in `replica-slots` in the WAL
+  // folder (actors/retention_slots.hpp), so that a restarted primary's
+  // retention keeps what detached replicas still need.
+  bool persist_slots = true;
 };
 
 ack_tracker_actor spawn_ack_tracker(caf::actor_system& sys, ack_tracker_config cfg);

@@ -194,6 +194,32 @@ CAF_TEST(many pending waits each settle or time out on their own) {
   CAF_CHECK_LESS(timed_out, waits.size());
 }
 
+CAF_TEST(a restarted primary keeps the wal a detached replica still needs) {
+  start_primary();
+  add_replica();
+  write_many(3000);
+  CAF_REQUIRE(converge());
+  auto needs = replicas[0].log->durable_sequence() + 1;
+  caf::anon_send(replicas[0].handle, stop_atom_v);
+  settle();
+  // The primary restarts on its WAL while the replica is away; its new ack
+  // tracker learns of the replica from the retention slots file only.
+  caf::anon_send(primary, stop_atom_v);
+  settle();
+  primary = nullptr;
+  primary_log.reset();
+  primary_log = open_log("/primary");
+  primary = spawn_primary(sys, default_primary_config(), primary_log);
+  settle();
+  write_many(3000);  // more segments, more retention rounds
+  for (int i = 0; i < 5; ++i) advance(std::chrono::seconds(1));
+  CAF_CHECK_LESS_OR_EQUAL(primary_log->first_sequence(), needs);
+  auto st = primary_state();
+  CAF_REQUIRE_EQUAL(st.replicas.size(), 1u);
+  CAF_CHECK_EQUAL(st.replicas[0].replica_id, replicas[0].id);
+  CAF_CHECK_EQUAL(st.replicas[0].link, "down");
+}
+
 // Kills `path` (a part of the primary, or "applier"/"transport" of replica
 // 0) at many points of a long run; the replicas must end identical.
 void kill_repeatedly(cluster_fixture& f, const std::string& path) {
