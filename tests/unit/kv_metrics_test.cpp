@@ -175,6 +175,7 @@ CAF_TEST(a replica reports its own progress and exactly one state) {
   st.entries_remaining = 20;
   st.apply_rate = 5000;
   st.lag_ms = 250;
+  st.link_reconnects = 3;
   s.replica_view = st;
   s.restarts = {{"applier", 1}, {"transport", 4}};
   auto text = render_metrics(s);
@@ -191,6 +192,7 @@ CAF_TEST(a replica reports its own progress and exactly one state) {
   CAF_CHECK_EQUAL(samples["walrus_replica_lag_seconds"], "0.250");
   CAF_CHECK_EQUAL(samples["walrus_replica_entries_remaining"], "20");
   CAF_CHECK_EQUAL(samples["walrus_replica_apply_rate_entries_per_second"], "5000");
+  CAF_CHECK_EQUAL(samples["walrus_replica_link_reconnects_total"], "3");
   CAF_CHECK_EQUAL(samples["walrus_component_restarts_total{component=\"transport\"}"], "4");
   size_t states = 0, on = 0;
   for (auto& [series, value] : samples)
