@@ -57,8 +57,9 @@ struct tracker_state {
   std::optional<time_point> timer_at;  // the earliest timeout message on its way
   uint64_t next_wait_id = 1;
   std::unique_ptr<durable_watch::subscription> subscription;
-  std::string slots_path;  // empty: slots are not persisted
-  retention_slots saved;   // what the slots file holds
+  std::string slots_path;     // empty: slots are not persisted
+  bool slots_loaded = false;  // the file was read (or found missing)
+  retention_slots saved;      // what the slots file holds
   static inline const char* name = "walrus.ack_tracker";
 };
 
@@ -204,30 +205,38 @@ wal::file_system& fs_of(const wal::log& log) {
   return log.config().fs != nullptr ? *log.config().fs : wal::posix_file_system();
 }
 
-// Writes the slots file when the replicas or their positions changed; a
-// failed write leaves the older file (older positions keep more WAL) and is
-// tried again at the next round.
-void save_slots(tracker_state& st) {
-  if (st.slots_path.empty()) return;
+// Writes the slots file when the replicas or their positions changed; true
+// when the file holds them. A failed write leaves the older file and is tried
+// again at the next round; until then retention drops nothing. Lost replicas stay in it: one that
+// catches up after all must not be missing from the file when the tracker restarts (a new tracker
+// marks them lost again if they still are).
+bool save_slots(tracker_state& st) {
+  if (st.slots_path.empty()) return true;
+  if (!st.slots_loaded) return false;  // would forget what the file holds
   retention_slots now;
-  for (auto& [id, slot] : st.replicas)
-    if (!slot.lost) now[id] = slot.info.durable_sequence;
-  if (now == st.saved) return;
-  if (save_retention_slots(fs_of(*st.cfg.log), st.slots_path, now).ok()) st.saved = std::move(now);
+  for (auto& [id, slot] : st.replicas) now[id] = slot.info.durable_sequence;
+  if (now == st.saved) return true;
+  if (!save_retention_slots(fs_of(*st.cfg.log), st.slots_path, now).ok()) return false;
+  st.saved = std::move(now);
+  return true;
 }
 
 // A new tracker knows the replicas its predecessors knew, as detached ones.
+// While the file cannot be read (an I/O error) retention drops nothing; a
+// file that does not parse is reported and replaced.
 void load_slots(tracker_state& st) {
-  if (st.slots_path.empty()) return;
+  if (st.slots_path.empty() || st.slots_loaded) return;
   auto loaded = load_retention_slots(fs_of(*st.cfg.log), st.slots_path);
   if (!loaded) {
-    // Without them retention keeps only what attached replicas need.
-    std::fprintf(stderr, "walrus: ignoring the retention slots: %s\n",
+    if (loaded.error().code() != errc::corruption) return;  // tried again each round
+    std::fprintf(stderr, "walrus: replacing unreadable retention slots: %s\n",
                  loaded.error().to_string().c_str());
-    return;
+    loaded = retention_slots{};
   }
+  st.slots_loaded = true;
   auto now = wall_clock_us();
   for (auto& [id, durable] : *loaded) {
+    if (st.replicas.count(id) != 0) continue;  // attached meanwhile: it knows better
     auto& slot = st.replicas[id];
     slot.info.replica_id = id;
     slot.info.link = "down";
@@ -240,7 +249,13 @@ void load_slots(tracker_state& st) {
 void retention_round(self_ptr self) {
   auto& st = self->state;
   auto& log = *st.cfg.log;
-  save_slots(st);  // before anything is dropped for them
+  // Nothing is dropped before the slots file holds every replica known: a
+  // successor would not know what they need.
+  load_slots(st);
+  if (!save_slots(st)) {
+    self->delayed_send(self, st.cfg.retention_interval, caf::tick_atom_v);
+    return;
+  }
   uint64_t needed = log.durable_sequence() + 1;
   for (auto& [id, slot] : st.replicas)
     if (!slot.lost) needed = std::min(needed, slot.info.durable_sequence + 1);

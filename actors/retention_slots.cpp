@@ -56,11 +56,13 @@ std::string retention_slots_path(const std::string& dir) {
 result<retention_slots> load_retention_slots(wal::file_system& fs, const std::string& path) {
   auto opened = fs.open(path, wal::open_mode::read_only);
   if (!opened) {
-    // No file: no slots yet. Any other failure is reported.
+    // No file: no slots yet. Any other failure is reported (an unreadable
+    // file must not pass for an empty one).
     auto names = fs.list(parent_of(path));
     bool exists = false;
     if (names)
       for (auto& n : *names) exists = exists || n == name_of(path);
+    if (!names) return names.error();
     if (!exists) return retention_slots{};
     return opened.error();
   }

@@ -58,9 +58,9 @@ constexpr const char* applier_applies_undurable = "applier-applies-undurable";
 // sessions; a restarted primary's, none); its retention rounds dropped every
 // segment below those, so a replica detached then was lost although no
 // retention cap is configured. Fixed by the retention slots file
-// (actors/retention_slots.hpp); a few seeds in thousands still lose a replica
-// without a cap (seed 464), not diagnosed: any loss without a cap is counted
-// under this id.
+// (actors/retention_slots.hpp); the id stays so that a regression is still
+// recognised (WALRUS_SIM_STRICT=1 fails it): any loss without a cap is
+// counted under it.
 constexpr const char* retention_forgets_replicas = "retention-forgets-replicas";
 
 struct sim_options {

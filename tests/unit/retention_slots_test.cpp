@@ -1,7 +1,10 @@
 #define CAF_SUITE retention_slots
 #include "caf/test/unit_test.hpp"
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/retention_slots.hpp"
 #include "wal/memory_file_system.hpp"
@@ -56,6 +59,34 @@ CAF_TEST(a damaged file is refused naming the file never misread) {
     fs.flip_byte(path, offset, 0x01);
   }
   CAF_CHECK(*load_retention_slots(fs, path) == slots);
+}
+
+CAF_TEST(an unreadable file is an error never an empty set of slots) {
+  // A disk that fails every open and listing: forgetting the replicas there
+  // would let retention drop what they need.
+  struct failing_fs : wal::file_system {
+    result<std::unique_ptr<wal::file>> open(const std::string& path, wal::open_mode) override {
+      return status{errc::io_error, "open " + path + ": Input/output error"};
+    }
+    result<std::vector<std::string>> list(const std::string& dir) override {
+      return status{errc::io_error, "opendir " + dir + ": Input/output error"};
+    }
+    status remove(const std::string&) override { return status{errc::io_error, "remove"}; }
+    status rename(const std::string&, const std::string&) override {
+      return status{errc::io_error, "rename"};
+    }
+    status create_directories(const std::string&) override {
+      return status{errc::io_error, "mkdir"};
+    }
+    status sync_dir(const std::string&) override { return status{errc::io_error, "fsync"}; }
+    result<std::chrono::system_clock::time_point> modified_time(const std::string&) override {
+      return status{errc::io_error, "stat"};
+    }
+  };
+  failing_fs broken;
+  auto loaded = load_retention_slots(broken, path);
+  CAF_REQUIRE(!loaded.ok());
+  CAF_CHECK(loaded.error().code() == errc::io_error);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
