@@ -207,9 +207,10 @@ wal::file_system& fs_of(const wal::log& log) {
 
 // Writes the slots file when the replicas or their positions changed; true
 // when the file holds them. A failed write leaves the older file and is tried
-// again at the next round; until then retention drops nothing. Lost replicas stay in it: one that
-// catches up after all must not be missing from the file when the tracker restarts (a new tracker
-// marks them lost again if they still are).
+// again at the next round; until then retention drops nothing. Lost replicas
+// stay in it: one that catches up after all must not be missing from the
+// file when the tracker restarts (a new tracker marks them lost again if they
+// still are).
 bool save_slots(tracker_state& st) {
   if (st.slots_path.empty()) return true;
   if (!st.slots_loaded) return false;  // would forget what the file holds
