@@ -2,6 +2,7 @@
 
 #include "base/clock.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <deque>
 #include <utility>
@@ -58,9 +59,8 @@ struct batcher_state {
   bool fragmenting = false;  // a transaction continues from a sealed fragment
   std::deque<in_flight> flight;
   size_t flight_bytes = 0;
-  size_t partial_in_flight = 0;  // flight entries with `partial` set
-  size_t demanded = 0;           // demand the tailer has not yet filled
-  bool tailer_idle = false;      // the last block said the tailer caught up
+  size_t demanded = 0;       // demand the tailer has not yet filled
+  bool tailer_idle = false;  // the last block said the tailer caught up
   uint64_t linger_generation = 0;
   bool linger_armed = false;
   // The linger time of what is open is over, but the window had no room to
@@ -153,7 +153,6 @@ void seal(self_ptr self, uint64_t k, fragment part) {
   st.sealed_wire_bytes += b.entries.size();
   bool partial = bytes < st.cfg.max_batch_bytes && k < st.cfg.max_batch_entries;
   st.flight.push_back(in_flight{b.last_sequence, bytes, partial});
-  st.partial_in_flight += partial ? 1 : 0;
   st.flight_bytes += bytes;
   if (part == fragment::first || part == fragment::middle) {
     ++st.fragment_batches;
@@ -190,7 +189,10 @@ void seal(self_ptr self, uint64_t k, fragment part) {
 bool flush_due(const batcher_state& st) {
   if (st.linger_due) return true;
   if (!st.tailer_idle || st.cfg.linger.count() != 0) return false;
-  return st.cfg.max_partial_in_flight == 0 || st.partial_in_flight < st.cfg.max_partial_in_flight;
+  if (st.cfg.max_partial_in_flight == 0) return true;
+  auto partial = std::count_if(st.flight.begin(), st.flight.end(),
+                               [](const in_flight& f) { return f.partial; });
+  return static_cast<size_t>(partial) < st.cfg.max_partial_in_flight;
 }
 
 // Seals whatever the rules allow: full batches always, everything complete
@@ -243,7 +245,6 @@ void rewind(self_ptr self, uint64_t from) {
   auto& st = self->state;
   st.flight.clear();
   st.flight_bytes = 0;
-  st.partial_in_flight = 0;
   st.fragment_batches = 0;
   st.fragment_bytes = 0;
   st.open = open_batch{};
@@ -299,7 +300,6 @@ void release_through(self_ptr self, uint64_t sequence) {
   if (sequence > st.acked) st.acked = sequence;
   while (!st.flight.empty() && st.flight.front().last_sequence <= st.acked) {
     st.flight_bytes -= st.flight.front().bytes;
-    st.partial_in_flight -= st.flight.front().partial ? 1 : 0;
     st.flight.pop_front();
   }
   if (st.flight.size() < st.fragment_batches) {  // fragments are the newest in flight

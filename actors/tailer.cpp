@@ -61,7 +61,7 @@ status read_block(tailer_state& st, size_t target, size_t hard_limit, entry_bloc
     for (auto& r : st.records) {
       writer.add(r.payload, r.commit());
       bytes += r.payload.size();
-      st.open_transaction_bytes += r.payload.size() + 5;
+      st.open_transaction_bytes += r.payload.size() + 5;  // + its length, at most 5 bytes
       at_boundary = r.commit();
       if (at_boundary) {
         st.average_transaction_bytes = 0.8 * st.average_transaction_bytes +
