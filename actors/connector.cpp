@@ -1,5 +1,6 @@
 #include "actors/connector.hpp"
 
+#include "actors/read_sizer.hpp"
 #include "actors/socket_options.hpp"
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
@@ -25,6 +26,7 @@ struct connector_state {
   std::optional<io::connection_handle> hdl;
   std::optional<codec::frame_decoder> decoder;
   std::optional<codec::frame_encoder> encoder;
+  read_sizer reads{min_read_bytes, max_read_bytes};  // reset per connection
   std::unique_ptr<wire_format::replica_handshake> handshake;
   std::optional<wire_format::replica_session> session;
   uint32_t failures = 0;    // consecutive, for the backoff
@@ -100,7 +102,8 @@ void dial(self_ptr self, uint64_t start) {
   st.encoder.emplace(codec::handshake_max_frame_bytes);
   st.handshake = std::make_unique<wire_format::replica_handshake>(st.cfg.handshake);
   st.last_heard = st.last_sent = self->clock().now();
-  self->configure_read(*hdl, io::receive_policy::at_most(256 * 1024));
+  st.reads = read_sizer{min_read_bytes, max_read_bytes};
+  self->configure_read(*hdl, io::receive_policy::at_most(st.reads.size()));
   send_without_delay(self, *hdl);
   auto hello = st.handshake->make_hello(start);
   if (!hello) return drop_link(self, hello.error(), false);
@@ -231,6 +234,8 @@ void on_data(self_ptr self, const io::new_data_msg& msg) {
   auto& st = self->state;
   if (!st.hdl || msg.handle != *st.hdl) return;
   st.last_heard = self->clock().now();
+  if (st.reads.observe(msg.buf.size()))
+    self->configure_read(msg.handle, io::receive_policy::at_most(st.reads.size()));
   st.decoder->feed(msg.buf.data(), msg.buf.size());
   wire::Frame frame;
   auto generation = st.generation;

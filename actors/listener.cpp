@@ -1,5 +1,6 @@
 #include "actors/listener.hpp"
 
+#include "actors/read_sizer.hpp"
 #include "actors/socket_options.hpp"
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
@@ -30,6 +31,7 @@ struct connection_state {
   std::shared_ptr<const shared_config> shared;
   io::connection_handle hdl;
   codec::frame_decoder decoder{codec::handshake_max_frame_bytes};
+  read_sizer reads{min_read_bytes, max_read_bytes};
   codec::frame_encoder encoder{codec::handshake_max_frame_bytes};
   std::unique_ptr<wire_format::primary_handshake> handshake;
   std::optional<wire_format::primary_session> session;
@@ -237,6 +239,8 @@ void on_session_frame(conn_ptr self, wire::Frame& frame) {
 void on_data(conn_ptr self, const io::new_data_msg& msg) {
   auto& st = self->state;
   st.last_heard = self->clock().now();
+  if (st.reads.observe(msg.buf.size()))
+    self->configure_read(msg.handle, io::receive_policy::at_most(st.reads.size()));
   st.decoder.feed(msg.buf.data(), msg.buf.size());
   wire::Frame frame;
   while (!st.closing) {
@@ -290,7 +294,7 @@ caf::behavior connection(conn_ptr self, io::connection_handle hdl,
   st.hdl = hdl;
   st.handshake = std::make_unique<wire_format::primary_handshake>(st.shared->cfg.handshake);
   st.last_heard = st.last_sent = self->clock().now();
-  self->configure_read(hdl, io::receive_policy::at_most(256 * 1024));
+  self->configure_read(hdl, io::receive_policy::at_most(st.reads.size()));
   send_without_delay(self, hdl);
   self->delayed_send(self, 100ms, caf::tick_atom_v);
   return {

@@ -1,12 +1,20 @@
 // Socket options of the replication connections (both brokers).
 #pragma once
 
+#include <cstddef>
+
 #include "caf/io/abstract_broker.hpp"
 #include "caf/io/connection_handle.hpp"
 #include "caf/io/network/default_multiplexer.hpp"
 #include "caf/io/network/native_socket.hpp"
 
 namespace walrus {
+
+// What one read of a replication connection takes at most (a read_sizer
+// moves between the two): acks and heartbeats are a few bytes, a stream of
+// batches fills 256 KiB reads.
+constexpr size_t min_read_bytes = 4 * 1024;
+constexpr size_t max_read_bytes = 256 * 1024;
 
 // Frames leave at once. With Nagle's algorithm an Ack, or the last partial
 // segment of a Batch, waits for the peer's delayed ACK (up to 40 ms on

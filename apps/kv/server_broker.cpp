@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <unordered_map>
 
+#include "actors/read_sizer.hpp"
 #include "apps/kv/resp.hpp"
 #include "apps/kv/server_internal.hpp"
 #include "caf/io/broker.hpp"
@@ -35,7 +36,9 @@ namespace {
 using caf::io::accept_handle;
 using caf::io::connection_handle;
 
-constexpr size_t read_chunk_bytes = 64 * 1024;
+// Each connection reads at most this much at once (read_sizer adapts it).
+constexpr size_t min_read_bytes = 4 * 1024;
+constexpr size_t max_read_bytes = 64 * 1024;
 constexpr size_t max_pending_replies = 1024;
 constexpr uint64_t max_unsent_bytes = 16 * 1024 * 1024;
 // Request bytes of one connection at the writer (one request may exceed it).
@@ -52,6 +55,7 @@ struct connection {
   explicit connection(resp::parser_limits limits) : parser(limits) {}
 
   resp::request_parser parser;
+  read_sizer reads{min_read_bytes, max_read_bytes};
   bool parser_drained = true;  // the last next() found no complete request: feed() allowed
   std::string pending_input;   // bytes read while the parser still held requests
   session client;
@@ -424,7 +428,7 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         assert(added);
         (void)added;
         it->second.client.id = st.next_client_id++;
-        self->configure_read(msg.handle, caf::io::receive_policy::at_most(read_chunk_bytes));
+        self->configure_read(msg.handle, caf::io::receive_policy::at_most(it->second.reads.size()));
         self->ack_writes(msg.handle, true);
       },
       [=](const caf::io::new_data_msg& msg) {
@@ -433,6 +437,8 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         if (it == st.conns.end()) return;
         auto& conn = it->second;
         if (conn.closing) return;
+        if (conn.reads.observe(msg.buf.size()))
+          self->configure_read(msg.handle, caf::io::receive_policy::at_most(conn.reads.size()));
         std::string_view piece{msg.buf.data(), msg.buf.size()};
         if (conn.parser_drained && conn.pending_input.empty()) {
           conn.parser.feed(piece);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/auth.hpp"
+#include "actors/read_sizer.hpp"
 #include "actors/wire.hpp"
 #include "codec/entries.hpp"
 #include "codec/frame.hpp"
@@ -1058,4 +1059,28 @@ CAF_TEST(configurations are validated) {
   auto rc = replica_config();
   rc.replica_id.clear();
   CAF_CHECK_EQUAL(message_of(validate(rc)), "replica: replica_id is empty");
+}
+
+// -- read sizes ---------------------------------------------------------------------------
+
+CAF_TEST(a read_sizer grows on full reads and shrinks after a run of small ones) {
+  read_sizer sizer{4096, 64 * 1024};
+  CAF_CHECK_EQUAL(sizer.size(), 4096u);
+  // Full reads double it, up to the maximum.
+  CAF_CHECK(sizer.observe(4096));
+  CAF_CHECK_EQUAL(sizer.size(), 8192u);
+  for (int i = 0; i < 10; ++i) (void)sizer.observe(sizer.size());
+  CAF_CHECK_EQUAL(sizer.size(), 64u * 1024);
+  CAF_CHECK(!sizer.observe(64 * 1024));
+  // Reads of a quarter or more keep it; a run of smaller ones halves it.
+  for (uint32_t i = 0; i < 3 * read_sizer::shrink_after; ++i) CAF_CHECK(!sizer.observe(16 * 1024));
+  CAF_CHECK_EQUAL(sizer.size(), 64u * 1024);
+  for (uint32_t i = 1; i < read_sizer::shrink_after; ++i) CAF_CHECK(!sizer.observe(100));
+  CAF_CHECK(!sizer.observe(16 * 1024));  // the run is broken: counting starts again
+  for (uint32_t i = 1; i < read_sizer::shrink_after; ++i) CAF_CHECK(!sizer.observe(100));
+  CAF_CHECK(sizer.observe(100));
+  CAF_CHECK_EQUAL(sizer.size(), 32u * 1024);
+  // Never below the minimum.
+  for (int i = 0; i < 100 * int{read_sizer::shrink_after}; ++i) (void)sizer.observe(1);
+  CAF_CHECK_EQUAL(sizer.size(), 4096u);
 }
