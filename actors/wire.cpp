@@ -1,5 +1,6 @@
 #include "actors/wire.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
@@ -122,6 +123,56 @@ status encode_frame(const wire::Frame& frame, const codec::frame_encoder& encode
   assert(st.ok() ? out.size() == size_before + codec::frame_header_bytes + body_bytes
                  : out.size() == size_before);
   return st;
+}
+
+status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
+                          std::vector<char>& out) {
+  using google::protobuf::io::CodedOutputStream;
+  constexpr uint8_t length_delimited = 2;  // protobuf wire type of messages and bytes
+  constexpr auto batch_tag =
+      static_cast<uint8_t>(wire::Frame::kBatchFieldNumber << 3 | length_delimited);
+  constexpr auto entries_tag =
+      static_cast<uint8_t>(wire::Batch::kEntriesFieldNumber << 3 | length_delimited);
+  static_assert(wire::Frame::kBatchFieldNumber < 16 && wire::Batch::kEntriesFieldNumber < 16,
+                "one-byte tags");
+  assert(in.first_sequence >= 1 && in.first_sequence <= in.last_sequence);
+  // Everything but the entries, serialized by protobuf (small).
+  wire::Batch head;
+  head.set_first_sequence(in.first_sequence);
+  head.set_last_sequence(in.last_sequence);
+  head.set_codec(static_cast<wire::Codec>(in.codec));
+  head.set_uncompressed_size(in.uncompressed_size);
+  head.set_crc32c(in.crc32c);
+  head.set_commit_flags(in.commit_flags);
+  head.set_fragment(static_cast<wire::Fragment>(in.part));
+  head.set_sent_at_us(in.sent_at_us);
+  uint64_t entries_bytes = in.entries.size();
+  uint64_t batch_bytes =
+      head.ByteSizeLong() + 1 + CodedOutputStream::VarintSize64(entries_bytes) + entries_bytes;
+  uint64_t body_bytes = 1 + CodedOutputStream::VarintSize64(batch_bytes) + batch_bytes;
+  if (body_bytes > encoder.max_frame_bytes())
+    return {errc::frame_too_large, "Batch frame of " + num(body_bytes) +
+                                       " bytes exceeds the peer's limit of " +
+                                       num(encoder.max_frame_bytes()) + " bytes"};
+  // Header, the two tags and lengths, and the head: at most 4 + 2 * 11 + head.
+  uint8_t prefix[codec::frame_header_bytes + 2 * (1 + 10)];
+  codec::write_frame_length(reinterpret_cast<char*>(prefix), static_cast<uint32_t>(body_bytes));
+  uint8_t* at = prefix + codec::frame_header_bytes;
+  *at++ = batch_tag;
+  at = CodedOutputStream::WriteVarint64ToArray(batch_bytes, at);
+  auto size_before = out.size();
+  out.reserve(size_before + codec::frame_header_bytes + body_bytes);
+  out.insert(out.end(), prefix, at);
+  auto head_at = out.size();
+  out.resize(head_at + head.GetCachedSize());
+  head.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + head_at));
+  at = prefix;
+  *at++ = entries_tag;
+  at = CodedOutputStream::WriteVarint64ToArray(entries_bytes, at);
+  out.insert(out.end(), prefix, at);
+  out.insert(out.end(), in.entries.begin(), in.entries.end());
+  assert(out.size() == size_before + codec::frame_header_bytes + body_bytes);
+  return ok_status();
 }
 
 status decode_frame(std::string_view body, wire::Frame& out) {

@@ -63,6 +63,15 @@ const char* frame_name(const wire::Frame& frame) noexcept;
 [[nodiscard]] status encode_frame(const wire::Frame& frame, const codec::frame_encoder& encoder,
                                   std::string& out);
 
+// Appends the Batch frame of `in` (length + Frame{batch}) to `out`, a
+// broker's write buffer, copying the entries once. encode_frame would copy
+// them into its output and the broker again into its buffer: two of the
+// primary's copies per byte at 16 KiB entries. The body is a valid Frame
+// whose Batch carries `entries` (field 6) after its other fields, which a
+// protobuf parser accepts like any field order. Errors as encode_frame.
+[[nodiscard]] status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
+                                        std::vector<char>& out);
+
 // Parses a frame body (as codec::frame_decoder returns it) into `out`.
 // Errors: errc::malformed_frame when it does not parse as a Frame,
 // errc::unknown_frame when it parses but sets no body this version knows.

@@ -56,8 +56,8 @@ int network(int argc, char** argv, const std::string& self_path) {
   base.bytes = quick ? 32ull << 20 : 256ull << 20;
   auto bandwidth = walrus::bench::loopback_bandwidth(quick ? 1ull << 30 : 4ull << 30);
   std::printf("loopback TCP socket copy: %.0f MB/s\n\n", bandwidth);
-  std::printf("%-8s %-7s %-8s %14s %10s %10s %8s\n", "entry", "codec", "replicas", "entries/s",
-              "MB/s", "seconds", "of tcp");
+  std::printf("%-8s %-7s %-8s %14s %10s %10s %8s %10s\n", "entry", "codec", "replicas", "entries/s",
+              "MB/s", "seconds", "of tcp", "cpu s/GB");
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
     for (const char* codec : {"none", "snappy", "zstd"}) {
       for (size_t replicas : {size_t{1}, size_t{3}}) {
@@ -68,9 +68,9 @@ int network(int argc, char** argv, const std::string& self_path) {
         opt.replicas = replicas;
         opt.codec = *walrus::codec::parse_codec_config(codec);
         auto r = walrus::bench::run_network(opt, self_path);
-        std::printf("%-8zu %-7s %-8zu %14.0f %10.1f %10.2f %7.0f%%\n", entry, codec, replicas,
-                    r.entries_per_second, r.megabytes_per_second, r.seconds,
-                    100.0 * r.megabytes_per_second / bandwidth);
+        std::printf("%-8zu %-7s %-8zu %14.0f %10.1f %10.2f %7.0f%% %10.2f\n", entry, codec,
+                    replicas, r.entries_per_second, r.megabytes_per_second, r.seconds,
+                    100.0 * r.megabytes_per_second / bandwidth, r.cpu_seconds_per_gb(entry));
         std::fflush(stdout);
       }
     }
@@ -119,8 +119,8 @@ int pipeline(int argc, char** argv) {
   bool quick = false;
   if (!parse_options(argc, argv, base, quick)) return usage();
   base.bytes = quick ? 16ull << 20 : 256ull << 20;
-  std::printf("%-8s %-7s %-8s %14s %10s %10s\n", "entry", "codec", "replicas", "entries/s", "MB/s",
-              "seconds");
+  std::printf("%-8s %-7s %-8s %14s %10s %10s %10s\n", "entry", "codec", "replicas", "entries/s",
+              "MB/s", "seconds", "cpu s/GB");
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
     for (const char* codec : {"none", "snappy", "zstd"}) {
       for (size_t replicas : {size_t{1}, size_t{3}}) {
@@ -131,8 +131,9 @@ int pipeline(int argc, char** argv) {
         opt.replicas = replicas;
         opt.codec = *walrus::codec::parse_codec_config(codec);
         auto r = walrus::bench::run_throughput(opt);
-        std::printf("%-8zu %-7s %-8zu %14.0f %10.1f %10.2f\n", entry, codec, replicas,
-                    r.entries_per_second, r.megabytes_per_second, r.seconds);
+        std::printf("%-8zu %-7s %-8zu %14.0f %10.1f %10.2f %10.2f\n", entry, codec, replicas,
+                    r.entries_per_second, r.megabytes_per_second, r.seconds,
+                    r.cpu_seconds_per_gb(entry));
         std::fflush(stdout);
       }
     }

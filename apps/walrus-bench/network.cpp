@@ -194,11 +194,18 @@ throughput_result run_network(const pipeline_options& opt, const std::string& se
     dir = p.dir;
     auto ps = payloads(opt.entry_bytes);
     auto total = std::max<uint64_t>(opt.bytes / opt.entry_bytes, opt.tx_entries);
+    auto cpu = [&] {
+      double sum = process_cpu_seconds();
+      for (auto pid : p.children) sum += process_cpu_seconds(pid);
+      return sum;
+    };
+    auto cpu_start = cpu();
     auto start = clock_type::now();
     auto written = write_for(*p.log, ps, opt.tx_entries, total, 1e9);
     while (p.slowest_applied() < p.log->last_sequence())
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     out.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    out.cpu_seconds = cpu() - cpu_start;
     out.entries = written;
     out.entries_per_second = static_cast<double>(written) / out.seconds;
     out.megabytes_per_second = static_cast<double>(written * opt.entry_bytes) / out.seconds / 1e6;

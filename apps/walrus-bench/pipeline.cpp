@@ -9,10 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "actors/primary.hpp"
@@ -144,6 +147,28 @@ std::shared_ptr<wal::log> open_bench_log(const std::string& dir, uint64_t replic
   return std::shared_ptr<wal::log>(std::move(*log));
 }
 
+double process_cpu_seconds(int pid) {
+  if (pid == 0) {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  }
+  // /proc/PID/stat: utime and stime are fields 14 and 15, after "(comm)".
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int i = 3; i < 14; ++i) fields >> skip;
+  double utime = 0;
+  double stime = 0;
+  fields >> utime >> stime;
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 throughput_result run_throughput(const pipeline_options& opt) {
   auto dir = fs::path(opt.dir) / ("pipeline-" + std::to_string(::getpid()));
   throughput_result out;
@@ -153,6 +178,7 @@ throughput_result run_throughput(const pipeline_options& opt) {
     std::vector<std::string_view> tx;
     auto total_entries = std::max<uint64_t>(opt.bytes / opt.entry_bytes, opt.tx_entries);
     auto start = clock_type::now();
+    auto cpu_start = process_cpu_seconds();
     auto last_report = start;
     uint64_t written = 0;
     while (written < total_entries) {
@@ -174,6 +200,7 @@ throughput_result run_throughput(const pipeline_options& opt) {
     while (c.slowest_applied() < written)
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     auto elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+    out.cpu_seconds = process_cpu_seconds() - cpu_start;
     out.entries = written;
     out.seconds = elapsed;
     out.entries_per_second = static_cast<double>(written) / elapsed;

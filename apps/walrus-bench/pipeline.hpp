@@ -26,7 +26,16 @@ struct throughput_result {
   double seconds = 0;
   double entries_per_second = 0;
   double megabytes_per_second = 0;
+  // CPU time (user + system) of every process involved over the run: on a
+  // busy machine the rate moves with the neighbours, the cost per byte less.
+  double cpu_seconds = 0;
+  double cpu_seconds_per_gb(size_t entry_bytes) const {
+    return entries == 0 ? 0 : cpu_seconds * 1e9 / (static_cast<double>(entries) * entry_bytes);
+  }
 };
+
+// User + system CPU seconds of process `pid` so far (0: this process).
+double process_cpu_seconds(int pid = 0);
 
 struct latency_result {
   uint64_t samples = 0;

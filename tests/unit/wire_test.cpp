@@ -340,6 +340,41 @@ CAF_TEST(a batch survives the full wire path) {
   CAF_CHECK_EQUAL(back->last_sequence, 15u);
 }
 
+CAF_TEST(a batch frame appended in place parses as the frame protobuf would write) {
+  for (size_t entry_bytes : {size_t{1}, size_t{100}, size_t{16 * 1024}}) {
+    for (uint64_t n : {uint64_t{1}, uint64_t{9}, uint64_t{40}}) {
+      auto original = sample_batch(101, n, entry_bytes);
+      original.part = fragment::last;
+      codec::frame_encoder encoder{codec::default_max_frame_bytes};
+      std::vector<char> out{'x', 'y'};
+      CAF_REQUIRE(append_batch_frame(original, encoder, out).ok());
+      CAF_CHECK_EQUAL(std::string(out.data(), 2), "xy");
+      auto expected = make_frame(batch{original});
+      // One frame, its length right, its body the same message.
+      CAF_REQUIRE_EQUAL(codec::read_frame_length(out.data() + 2),
+                        out.size() - 2 - codec::frame_header_bytes);
+      CAF_CHECK_EQUAL(out.size() - 2 - codec::frame_header_bytes, expected.ByteSizeLong());
+      auto frames = decode_all(std::string(out.begin() + 2, out.end()), 4096);
+      CAF_REQUIRE_EQUAL(frames.size(), 1u);
+      CAF_CHECK(google::protobuf::util::MessageDifferencer::Equals(frames[0], expected));
+    }
+  }
+}
+
+CAF_TEST(a batch frame above the peer limit is refused and the buffer left alone) {
+  auto original = sample_batch(1, 100, 700);  // about 70 KB
+  auto body_bytes = make_frame(batch{original}).ByteSizeLong();
+  codec::frame_encoder small{codec::handshake_max_frame_bytes};
+  std::vector<char> out{'k'};
+  auto st = append_batch_frame(original, small, out);
+  CAF_CHECK_EQUAL(code_of(st), "frame_too_large");
+  CAF_CHECK_EQUAL(st.message(), "Batch frame of " + std::to_string(body_bytes) +
+                                    " bytes exceeds the peer's limit of 65536 bytes");
+  CAF_CHECK_EQUAL(out.size(), 1u);
+  codec::frame_encoder exact{static_cast<uint32_t>(body_bytes)};
+  CAF_CHECK(append_batch_frame(original, exact, out).ok());
+}
+
 namespace {
 
 // The wire form of a well-formed 10-entry batch 101..110, then `change`.
