@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -496,6 +497,86 @@ void test_demo() {
 // of many segments, no replica and no snapshot; after kill -9 and restart
 // every key is there. (Before wal::log::protect_from, the ack tracker's
 // retention round dropped every segment all replicas (here: none) had.)
+// A primary whose data folder fills up (a 3 MiB tmpfs; needs root, else it
+// skips): the write that does not fit, and every write after it, gets an
+// error naming the cause; reads, INFO and replication of what was written go
+// on; after a restart with room again every acknowledged write is there and
+// writes flow to the replica again.
+void test_disk_full() {
+  if (::geteuid() != 0) throw test_skipped("needs root (mounts a small tmpfs)");
+  cluster c;
+  auto mount_point = c.dir.path / "primary";
+  fs::create_directories(mount_point);
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=3m") != 0)
+    throw test_skipped(std::string("cannot mount a tmpfs: ") + std::strerror(errno));
+  auto umount_slot = register_cleanup({"/bin/umount", "-l", mount_point.string()});
+  struct unmount_at_end {
+    fs::path path;
+    int slot;
+    ~unmount_at_end() {
+      ::umount2(path.c_str(), MNT_DETACH);
+      forget_cleanup(slot);
+    }
+  } unmount{mount_point, umount_slot};
+
+  std::vector<std::string> args{"--sync", "always", "--snapshot-entries", "0"};
+  c.start_primary(args);
+  c.start_replica(1);
+  auto w = connect(c.primary.resp_port());
+  std::string value(1000, 'v');
+  std::vector<uint64_t> acked;
+  std::string first_error;
+  for (uint64_t k = 0; k < 10000 && first_error.empty(); ++k) {
+    auto r = need(w->command({"SET", "key" + std::to_string(k), value}), "SET");
+    if (is_ok(r))
+      acked.push_back(k);
+    else
+      first_error = r.to_string();
+  }
+  REQUIRE(!first_error.empty(), "3 MiB took 10 000 SETs of 1 KB");
+  REQUIRE(acked.size() > 100, "only " + std::to_string(acked.size()) + " SETs fitted");
+  CHECK(first_error.find("No space left on device") != std::string::npos &&
+            first_error.find("disk_full") != std::string::npos,
+        "the error names the cause: " + first_error);
+  // Writes stay refused, with the cause; everything else keeps working.
+  auto again = run(*w, {"SET", "after", "x"});
+  CHECK(again.type == reply::kind::error && again.text.find("disk_full") != std::string::npos,
+        "a later write: " + again.to_string());
+  CHECK(run(*w, {"PING"}).text == "PONG", "PING");
+  auto last = "key" + std::to_string(acked.back());
+  CHECK(run(*w, {"GET", last}).text == value, "GET of an acknowledged key");
+  auto persistence = info(*w, "persistence");
+  CHECK(persistence["wal_status"].find("No space left on device") != std::string::npos,
+        "INFO persistence wal_status: " + persistence["wal_status"]);
+  auto target = c.primary_sequence();
+  CHECK(c.caught_up(c.replicas[0], target), "the replica has what was written");
+  CHECK(c.primary.running(), "the primary keeps running");
+  // Room again, and a restart: every acknowledged write is there, writes flow.
+  auto code = c.primary.stop();
+  CHECK(code && *code == 0, "primary exit code on a full disk");
+  REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0,
+          std::string("remount: ") + std::strerror(errno));
+  c.start_primary(args);
+  w = connect(c.primary.resp_port());
+  CHECK(is_ok(run(*w, {"SET", "after", "x"})), "a write after the restart");
+  auto pc = connect(c.primary.resp_port());
+  CHECK(run(*pc, {"DBSIZE"}).integer == static_cast<int64_t>(acked.size()) + 1,
+        "DBSIZE after the restart: " + run(*pc, {"DBSIZE"}).to_string());
+  target = c.primary_sequence();
+  REQUIRE(c.caught_up(c.replicas[0], target), "the replica resumes");
+  CHECK(digest_of(c.primary.resp_port()) == digest_of(c.replicas[0].resp_port()),
+        "primary and replica digests differ");
+  for (auto port : {c.primary.resp_port(), c.replicas[0].resp_port()}) {
+    auto r = connect(port);
+    size_t bad = 0;
+    for (auto k : acked) bad += run(*r, {"GET", "key" + std::to_string(k)}).text != value;
+    CHECK(bad == 0,
+          std::to_string(bad) + " acknowledged keys lost on port " + std::to_string(port));
+  }
+  code = c.primary.stop();
+  CHECK(code && *code == 0, "primary exit code");
+}
+
 void test_wal_retention_restart() {
   cluster c;
   std::vector<std::string> args{
@@ -654,6 +735,7 @@ const registration kv_process_tests{{
     plain("redis_cli", test_redis_cli, 60),
     plain("demo", test_demo, 150),
     plain("wal_retention_restart", test_wal_retention_restart, 90),
+    plain("disk_full", test_disk_full, 90),
     plain("snapshot_bootstrap", test_snapshot_bootstrap, 150),
     plain("metrics", test_metrics, 60),
 }};
