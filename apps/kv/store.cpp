@@ -3,31 +3,13 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <utility>
 
 namespace walrus::kv {
 
 namespace {
 
 constexpr uint64_t all_shards = (uint64_t{1} << store_shard_count) - 1;
-static_assert(store_shard_count == 32, "shard_of() takes the top 5 bits");
-
-// std::unordered_map<std::string, ...> (C++17) finds by std::string only:
-// copy the key into a per-thread string instead of allocating one per call.
-const std::string& probe(std::string_view key) {
-  thread_local std::string buffer;
-  buffer.assign(key.data(), key.size());
-  return buffer;
-}
-
-// Reuses the value's capacity, but lets a big buffer go for a small value.
-void assign_value(std::string& target, std::string_view value) {
-  if (target.capacity() > 4096 && value.size() < target.capacity() / 4) {
-    std::string fresh{value};
-    target.swap(fresh);
-    return;
-  }
-  target.assign(value.data(), value.size());
-}
 
 uint64_t mix(uint64_t h, uint64_t v) noexcept {
   h ^= v * 0x9E3779B97F4A7C15ull;
@@ -60,18 +42,50 @@ uint64_t record_hash(std::string_view key, std::string_view value, int64_t expir
   return h ^ (h >> 31);
 }
 
-size_t shard_of(std::string_view key) noexcept {
-  // The top bits: the maps' buckets use the same hash modulo a prime.
-  return std::hash<std::string_view>{}(key) >> 59;
+record::record(const record& other)
+    : value(other.value), expire_at_ms(other.expire_at_ms), owned_(other.owned_) {
+  if (other.owns_value()) value = owned_;
+}
+
+record::record(record&& other) noexcept : value(other.value), expire_at_ms(other.expire_at_ms) {
+  bool owning = other.owns_value();
+  owned_ = std::move(other.owned_);
+  if (owning) value = owned_;
+  other.value = {};
+}
+
+record& record::operator=(const record& other) {
+  if (this == &other) return *this;
+  owned_ = other.owned_;
+  value = other.owns_value() ? std::string_view{owned_} : other.value;
+  expire_at_ms = other.expire_at_ms;
+  return *this;
+}
+
+record& record::operator=(record&& other) noexcept {
+  if (this == &other) return *this;
+  bool owning = other.owns_value();
+  owned_ = std::move(other.owned_);
+  value = owning ? std::string_view{owned_} : other.value;
+  expire_at_ms = other.expire_at_ms;
+  other.value = {};
+  return *this;
+}
+
+void record::assign(std::string_view v, int64_t expire) {
+  owned_.assign(v.data(), v.size());
+  value = owned_;
+  expire_at_ms = expire;
 }
 
 bool store_image::insert(std::string_view key, std::string_view value, int64_t expire_at_ms) {
-  auto [it, inserted] = shards_[shard_of(key)].try_emplace(std::string{key});
-  if (!inserted) return false;
-  it->second.value.assign(value.data(), value.size());
-  it->second.expire_at_ms = expire_at_ms;
+  uint64_t hash = hash_key(key);
+  table& shard = shards_[shard_of_hash(hash)];
+  if (shard.find(key, hash) != nullptr) return false;
+  bool inserted = shard.upsert(key, hash, value, expire_at_ms);
+  assert(inserted);
   ++size_;
-  return true;
+  return inserted;
 }
 
 store::shard_locks::shard_locks(const store& owner, uint64_t mask, bool exclusive)
@@ -111,27 +125,33 @@ status store::apply(const transaction& tx) {
                                           std::to_string(tx.first_sequence) + " after applied " +
                                           std::to_string(applied)};
   decoded_.resize(tx.entries.size());
+  hashes_.resize(tx.entries.size());
   uint64_t mask = 0;
   for (size_t i = 0; i < tx.entries.size(); ++i) {
     if (auto st = decode_op(tx.entries[i], decoded_[i]); !st.ok())
       return status{st.code(),
                     "sequence " + std::to_string(tx.first_sequence + i) + ": " + st.message()};
-    mask |= decoded_[i].kind == op_kind::flush_all ? all_shards
-                                                   : uint64_t{1} << shard_of(decoded_[i].key);
+    if (decoded_[i].kind == op_kind::flush_all) {
+      hashes_[i] = 0;
+      mask = all_shards;
+    } else {
+      hashes_[i] = hash_key(decoded_[i].key);
+      mask |= uint64_t{1} << shard_of_hash(hashes_[i]);
+    }
   }
   {
     shard_locks locks{*this, mask, true};
-    for (auto& o : decoded_) apply_op(o);
+    for (size_t i = 0; i < decoded_.size(); ++i) apply_op(decoded_[i], hashes_[i]);
     applied_.store(tx.last_sequence(), std::memory_order_release);
   }
-  freed_.clear();  // maps emptied by FLUSHALL, freed without holding the locks
+  freed_.clear();  // tables emptied by FLUSHALL, freed without holding the locks
   return status{};
 }
 
-void store::apply_op(const op& o) {
+void store::apply_op(const op& o, uint64_t hash) {
   switch (o.kind) {
-    case op_kind::set: set_record(shards_[shard_of(o.key)], o); return;
-    case op_kind::del: delete_record(shards_[shard_of(o.key)], o.key); return;
+    case op_kind::set: set_record(shards_[shard_of_hash(hash)], o, hash); return;
+    case op_kind::del: delete_record(shards_[shard_of_hash(hash)], o.key, hash); return;
     case op_kind::flush_all:
       for (auto& s : shards_) clear_shard(s);
       keys_.store(0, std::memory_order_relaxed);
@@ -140,33 +160,24 @@ void store::apply_op(const op& o) {
   assert(!"decode_op returned an unknown kind");
 }
 
-void store::set_record(shard& s, const op& o) {
+void store::set_record(shard& s, const op& o, uint64_t hash) {
   assert(o.kind == op_kind::set && o.expire_at_ms >= 0);
   if (!s.frozen) {
-    auto [it, inserted] = s.main.try_emplace(probe(o.key));
-    assign_value(it->second.value, o.value);
-    it->second.expire_at_ms = o.expire_at_ms;
-    if (inserted) keys_.fetch_add(1, std::memory_order_relaxed);
+    if (s.main.upsert(o.key, hash, o.value, o.expire_at_ms))
+      keys_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  bool existed = find(s, o.key) != nullptr;
-  auto& entry = s.overlay[probe(o.key)];
-  entry.deleted = false;
-  assign_value(entry.rec.value, o.value);
-  entry.rec.expire_at_ms = o.expire_at_ms;
+  bool existed = find(s, o.key, hash) != nullptr;
+  s.overlay.upsert(o.key, hash, o.value, o.expire_at_ms);
   if (!existed) keys_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void store::delete_record(shard& s, std::string_view key) {
+void store::delete_record(shard& s, std::string_view key, uint64_t hash) {
   if (!s.frozen) {
-    auto it = s.main.find(probe(key));
-    if (it == s.main.end()) return;
-    s.main.erase(it);
+    if (!s.main.erase(key, hash)) return;
   } else {
-    if (find(s, key) == nullptr) return;
-    auto& entry = s.overlay[probe(key)];
-    entry.deleted = true;
-    entry.rec = record{};
+    if (find(s, key, hash) == nullptr) return;
+    s.overlay.mark_deleted(key, hash);
   }
   assert(keys_.load(std::memory_order_relaxed) > 0);
   keys_.fetch_sub(1, std::memory_order_relaxed);
@@ -182,35 +193,33 @@ void store::clear_shard(shard& s) {
   freed_.back().swap(s.main);
 }
 
-const record* store::find(const shard& s, std::string_view key) {
-  const std::string& k = probe(key);
+const table::node* store::find(const shard& s, std::string_view key, uint64_t hash) {
   if (s.frozen) {
-    auto it = s.overlay.find(k);
-    if (it != s.overlay.end()) return it->second.deleted ? nullptr : &it->second.rec;
+    if (const table::node* n = s.overlay.find(key, hash)) return n->deleted() ? nullptr : n;
     if (s.main_cleared) return nullptr;
   }
-  auto it = s.main.find(k);
-  return it == s.main.end() ? nullptr : &it->second;
+  return s.main.find(key, hash);
 }
 
-// fn(const std::string& key, const record&) for every record the shard holds
-// now (overlay included); the caller holds the shard's lock.
+// fn(const table::node&) for every record the shard holds now (overlay
+// included); the caller holds the shard's lock.
 template <class F>
 void store::for_each_record(const shard& s, F&& fn) {
-  if (s.frozen) {
-    for (auto& [key, entry] : s.overlay)
-      if (!entry.deleted) fn(key, entry.rec);
-    if (s.main_cleared) return;
+  if (!s.frozen) {
+    s.main.for_each([&](const table::node& n, uint64_t) { fn(n); });
+    return;
   }
-  for (auto& [key, rec] : s.main)
-    if (!s.frozen || s.overlay.find(key) == s.overlay.end()) fn(key, rec);
+  s.overlay.for_each([&](const table::node& n, uint64_t) {
+    if (!n.deleted()) fn(n);
+  });
+  if (s.main_cleared) return;
+  s.main.for_each([&](const table::node& n, uint64_t hash) {
+    if (s.overlay.find(n.key(), hash) == nullptr) fn(n);
+  });
 }
 
 bool store::get(std::string_view key, int64_t now_ms, record& out) const {
-  return read(key, now_ms, [&](const record& r) {
-    out.value.assign(r.value);
-    out.expire_at_ms = r.expire_at_ms;
-  });
+  return read(key, now_ms, [&](const record& r) { out.assign(r.value, r.expire_at_ms); });
 }
 
 content_digest store::digest() const {
@@ -218,9 +227,9 @@ content_digest store::digest() const {
   content_digest out;
   out.sequence = applied_.load(std::memory_order_acquire);
   for (auto& s : shards_)
-    for_each_record(s, [&](const std::string& key, const record& r) {
+    for_each_record(s, [&](const table::node& n) {
       ++out.keys;
-      out.hash += record_hash(key, r.value, r.expire_at_ms);
+      out.hash += record_hash(n.key(), n.value(), n.expire_at_ms());
     });
   assert(out.keys == dbsize());
   return out;
@@ -231,8 +240,8 @@ std::vector<dump_entry> store::dump() const {
   {
     shard_locks locks{*this, all_shards, false};
     for (auto& s : shards_)
-      for_each_record(s, [&](const std::string& key, const record& r) {
-        out.push_back(dump_entry{key, r.value, r.expire_at_ms});
+      for_each_record(s, [&](const table::node& n) {
+        out.push_back(dump_entry{std::string{n.key()}, std::string{n.value()}, n.expire_at_ms()});
       });
   }
   std::sort(out.begin(), out.end(),
@@ -245,10 +254,10 @@ std::pair<size_t, size_t> store::count_live(int64_t now_ms) const {
   size_t with_expiry = 0;
   for (auto& s : shards_) {
     std::shared_lock<std::shared_mutex> lock{s.mutex};
-    for_each_record(s, [&](const std::string&, const record& r) {
-      if (r.expired(now_ms)) return;
+    for_each_record(s, [&](const table::node& n) {
+      if (expired_at(n.expire_at_ms(), now_ms)) return;
       ++live;
-      if (r.expire_at_ms != 0) ++with_expiry;
+      if (n.expire_at_ms() != 0) ++with_expiry;
     });
   }
   return {live, with_expiry};
@@ -261,9 +270,9 @@ size_t store::collect_expired(size_t& shard_cursor, int64_t now_ms, size_t max_k
   shard_cursor = (shard_cursor + 1) % store_shard_count;
   size_t found = 0;
   std::shared_lock<std::shared_mutex> lock{s.mutex};
-  for_each_record(s, [&](const std::string& key, const record& r) {
-    if (found < max_keys && r.expired(now_ms)) {
-      out.push_back(key);
+  for_each_record(s, [&](const table::node& n) {
+    if (found < max_keys && expired_at(n.expire_at_ms(), now_ms)) {
+      out.emplace_back(n.key());
       ++found;
     }
   });

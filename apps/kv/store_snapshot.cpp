@@ -28,17 +28,17 @@ result<std::unique_ptr<store::snapshot_cursor>> store::begin_snapshot() {
 void store::thaw(size_t index) {
   assert(index < store_shard_count);
   shard& s = shards_[index];
-  record_map cleared;  // destroyed after the lock is released
+  table cleared;  // destroyed after the lock is released
   std::unique_lock<std::shared_mutex> lock{s.mutex};
   assert(s.frozen);
   if (s.main_cleared) cleared.swap(s.main);
-  for (auto it = s.overlay.begin(); it != s.overlay.end();) {
-    auto node = s.overlay.extract(it++);
-    if (node.mapped().deleted)
-      s.main.erase(node.key());
+  // The overlay's nodes move into main as they are: no key or value copied.
+  s.overlay.drain([&](uint64_t hash, table::node_ptr n) {
+    if (n->deleted())
+      s.main.erase(n->key(), hash);  // the marker is freed on return
     else
-      s.main.insert_or_assign(std::move(node.key()), std::move(node.mapped().rec));
-  }
+      s.main.adopt(hash, std::move(n));
+  });
   assert(s.overlay.empty());
   s.frozen = false;
   s.main_cleared = false;
@@ -71,22 +71,19 @@ store::snapshot_cursor::~snapshot_cursor() {
 }
 
 bool store::snapshot_cursor::next(record_ref& out) {
-  // The frozen map of the current shard is read without its lock: nothing
+  // The frozen table of the current shard is read without its lock: nothing
   // modifies it until thaw(), which only this cursor calls.
   while (shard_ < store_shard_count) {
-    const record_map& frozen = owner_.shards_[shard_].main;
-    if (!positioned_) {
-      it_ = frozen.cbegin();
-      positioned_ = true;
-    }
-    if (it_ != frozen.cend()) {
-      out = record_ref{it_->first, it_->second.value, it_->second.expire_at_ms};
-      ++it_;
+    const table& frozen = owner_.shards_[shard_].main;
+    while (slot_ < frozen.slot_count()) {
+      const table::node* n = frozen.node_at(slot_++);
+      if (n == nullptr) continue;
+      out = record_ref{n->key(), n->value(), n->expire_at_ms()};
       return true;
     }
     owner_.thaw(shard_);
     ++shard_;
-    positioned_ = false;
+    slot_ = 0;
   }
   return false;
 }

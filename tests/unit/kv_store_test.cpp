@@ -195,3 +195,22 @@ CAF_TEST(install replaces content and sequence and refuses during a snapshot) {
   CAF_CHECK_EQUAL(db.dbsize(), 1u);
   CAF_CHECK_EQUAL(image.size(), 1u);  // the old content, for the caller to free
 }
+
+CAF_TEST(get copies the record out of the store) {
+  store db;
+  CAF_REQUIRE(commit(db, [](op_batch& b) { b.add_set("k", "first", now + 5000); }).ok());
+  record r;
+  CAF_REQUIRE(db.get("k", now, r));
+  // The store's bytes change and go; the copy and its copies stay.
+  CAF_REQUIRE(commit(db, [](op_batch& b) { b.add_set("k", "other", 0); }).ok());
+  CAF_REQUIRE(commit(db, [](op_batch& b) { b.add_set("k", std::string(500, 'x'), 0); }).ok());
+  CAF_REQUIRE(commit(db, [](op_batch& b) { b.add_del("k"); }).ok());
+  CAF_CHECK_EQUAL(std::string{r.value}, "first");
+  CAF_CHECK_EQUAL(r.expire_at_ms, now + 5000);
+  record copy{r};
+  record moved{std::move(r)};
+  r = copy;
+  copy = std::move(moved);
+  for (auto* x : {&r, &copy}) CAF_CHECK_EQUAL(std::string{x->value}, "first");
+  CAF_CHECK(r.value.data() != copy.value.data());
+}
