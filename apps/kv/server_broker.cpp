@@ -87,7 +87,7 @@ struct resp_state {
   std::string listen_error;
   bool stopping = false;
   uint64_t next_client_id = 1;
-  std::vector<write_job> jobs;  // collected while handling one message, then submitted
+  job_batch jobs;  // collected while handling one message, then submitted
   std::vector<std::string_view> args;
   std::string reply;
   op_batch ops;
@@ -187,20 +187,10 @@ void dispatch(broker_ptr self, connection_handle hdl, connection& conn,
   if (node.role == node_role::primary && spec != nullptr &&
       ((spec->flags & flag_write) != 0 ||
        (conn.writer_jobs > 0 && (spec->flags & flag_readonly) != 0))) {
-    write_job job;
-    job.hdl = hdl;
-    job.slot = reserve(conn);
-    size_t total = 0;
-    for (auto a : args) total += a.size();
-    job.bytes.reserve(total);
-    job.ends.reserve(args.size());
-    for (auto a : args) {
-      job.bytes.append(a.data(), a.size());
-      job.ends.push_back(static_cast<uint32_t>(job.bytes.size()));
-    }
+    auto size_before = st.jobs.bytes.size();
+    st.jobs.add(hdl, reserve(conn), args);
     ++conn.writer_jobs;
-    conn.job_bytes += job.bytes.size();
-    st.jobs.push_back(std::move(job));
+    conn.job_bytes += st.jobs.bytes.size() - size_before;
     return;
   }
   if (spec != nullptr && spec->name == "wait" && conn.writer_jobs > 0) {

@@ -39,12 +39,42 @@ namespace walrus::kv::server {
 // -- the writer -------------------------------------------------------------------
 
 // One command for the writer: a write of a primary, or a read of a
-// connection that still has writes at the writer (so it sees them).
+// connection that still has writes at the writer (so it sees them). Its
+// arguments are args [first_arg, first_arg + arg_count) of its job_batch.
 struct write_job {
   caf::io::connection_handle hdl;
-  uint64_t slot = 0;           // the connection's reply slot
-  std::string bytes;           // the arguments back to back
-  std::vector<uint32_t> ends;  // end offset of each argument in `bytes`
+  uint64_t slot = 0;  // the connection's reply slot
+  size_t first_arg = 0;
+  size_t arg_count = 0;
+};
+
+// The commands one broker message produced, with every argument back to
+// back in one buffer: no allocation per command. Batches travel broker ->
+// writer and come back empty (capacity kept) for the next submit; an
+// allocation made on one thread and freed on the other is glibc's slow path.
+struct job_batch {
+  std::string bytes;         // the arguments of every job, back to back
+  std::vector<size_t> ends;  // end offset of each argument in `bytes`
+  std::vector<write_job> jobs;
+
+  void add(caf::io::connection_handle hdl, uint64_t slot,
+           const std::vector<std::string_view>& args);
+  // Argument `i` (an index into ends) and the bytes of a job's arguments.
+  std::string_view arg(size_t i) const {
+    size_t begin = i == 0 ? 0 : ends[i - 1];
+    return {bytes.data() + begin, ends[i] - begin};
+  }
+  size_t request_bytes(const write_job& job) const {
+    if (job.arg_count == 0) return 0;
+    size_t begin = job.first_arg == 0 ? 0 : ends[job.first_arg - 1];
+    return ends[job.first_arg + job.arg_count - 1] - begin;
+  }
+  bool empty() const { return jobs.empty(); }
+  void clear() {
+    bytes.clear();
+    ends.clear();
+    jobs.clear();
+  }
 };
 
 struct job_done {
@@ -94,15 +124,16 @@ class writer {
 
   // Starts the thread; every round's replies go to `sink` as a writer_round.
   void start(caf::actor sink);
-  // Queues jobs (moved from) and wakes the thread once.
-  void submit(std::vector<write_job>& jobs);
+  // Queues the batch and wakes the thread once; `batch` comes back empty
+  // (a recycled batch, its buffers' capacity kept).
+  void submit(job_batch& batch);
   // Runs what is queued, then ends the thread. Idempotent.
   void stop();
   writer_stats stats() const;
 
  private:
   void loop();
-  void run_round(std::vector<write_job>& jobs);
+  void run_round(const job_batch& batch);
   // Appends `ops_` as one transaction (or stages it, batch_appends) and
   // applies it; false on failure (then `error` holds the reply text).
   bool commit(std::string& error);
@@ -124,8 +155,9 @@ class writer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<write_job> queue_;  // guarded by mu_
-  bool stopping_ = false;        // guarded by mu_
+  std::deque<job_batch> queue_;   // guarded by mu_
+  std::vector<job_batch> spare_;  // emptied batches for submit(); guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
   std::thread thread_;
 
   // Writer thread only.

@@ -27,6 +27,14 @@
 
 namespace walrus::kv::server {
 
+namespace {
+
+// Emptied job batches kept for the brokers' next submits.
+constexpr size_t max_spare_batches = 64;
+constexpr size_t max_spare_bytes = 1 << 20;
+
+}  // namespace
+
 writer::writer(config cfg, std::function<void(const std::string&)> on_fatal)
     : cfg_(std::move(cfg)), on_fatal_(std::move(on_fatal)) {}
 
@@ -40,13 +48,32 @@ writer::~writer() {
   stop();
 }
 
-void writer::submit(std::vector<write_job>& jobs) {
-  if (jobs.empty()) return;
+void job_batch::add(caf::io::connection_handle hdl, uint64_t slot,
+                    const std::vector<std::string_view>& args) {
+  write_job job;
+  job.hdl = hdl;
+  job.slot = slot;
+  job.first_arg = ends.size();
+  job.arg_count = args.size();
+  for (auto a : args) {
+    bytes.append(a.data(), a.size());
+    ends.push_back(bytes.size());
+  }
+  jobs.push_back(job);
+}
+
+void writer::submit(job_batch& batch) {
+  if (batch.empty()) return;
   {
     std::lock_guard<std::mutex> guard{mu_};
-    for (auto& job : jobs) queue_.push_back(std::move(job));
+    queue_.push_back(std::move(batch));
+    if (spare_.empty()) {
+      batch = job_batch{};
+    } else {
+      batch = std::move(spare_.back());
+      spare_.pop_back();
+    }
   }
-  jobs.clear();
   cv_.notify_one();
 }
 
@@ -67,18 +94,22 @@ writer_stats writer::stats() const {
 void writer::loop() {
   using steady = std::chrono::steady_clock;
   auto next_sweep = steady::now() + cfg_.sweep_interval;
-  std::vector<write_job> jobs;
+  std::vector<job_batch> batches;
   std::unique_lock<std::mutex> lock{mu_};
   for (;;) {
     if (queue_.empty() && !stopping_) cv_.wait_until(lock, next_sweep);
     if (queue_.empty() && stopping_) return;
-    auto take = std::min(queue_.size(), cfg_.max_round_jobs);
-    jobs.assign(std::make_move_iterator(queue_.begin()),
-                std::make_move_iterator(queue_.begin() + static_cast<ptrdiff_t>(take)));
-    queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(take));
+    // Whole batches, at least one, up to about max_round_jobs commands.
+    size_t take_jobs = 0;
+    while (!queue_.empty() &&
+           (batches.empty() || take_jobs + queue_.front().jobs.size() <= cfg_.max_round_jobs)) {
+      take_jobs += queue_.front().jobs.size();
+      batches.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
     lock.unlock();
     appended_in_round_ = false;
-    run_round(jobs);
+    for (auto& batch : batches) run_round(batch);
     if (steady::now() >= next_sweep) {
       sweep_expired();
       next_sweep = steady::now() + cfg_.sweep_interval;
@@ -102,23 +133,26 @@ void writer::loop() {
       caf::anon_send(sink_, writer_round{std::move(done_)});
       done_.clear();
     }
-    jobs.clear();
     lock.lock();
+    for (auto& batch : batches) {
+      // A batch that carried a huge request does not keep its buffer.
+      if (batch.bytes.capacity() > max_spare_bytes || spare_.size() >= max_spare_batches) continue;
+      batch.clear();
+      spare_.push_back(std::move(batch));
+    }
+    batches.clear();
   }
 }
 
-void writer::run_round(std::vector<write_job>& jobs) {
-  if (jobs.empty()) return;
+void writer::run_round(const job_batch& batch) {
+  if (batch.empty()) return;
   command_context ctx{*cfg_.db, node_role::primary, *cfg_.time, nullptr};
-  done_.reserve(done_.size() + jobs.size());
+  done_.reserve(done_.size() + batch.jobs.size());
   uint64_t transactions = 0;
-  for (auto& job : jobs) {
+  for (auto& job : batch.jobs) {
     args_.clear();
-    uint32_t begin = 0;
-    for (auto end : job.ends) {
-      args_.emplace_back(job.bytes.data() + begin, end - begin);
-      begin = end;
-    }
+    for (size_t i = job.first_arg; i < job.first_arg + job.arg_count; ++i)
+      args_.push_back(batch.arg(i));
     reply_.clear();
     ops_.clear();
     bool write = is_write(args_);
@@ -140,7 +174,7 @@ void writer::run_round(std::vector<write_job>& jobs) {
     d.hdl = job.hdl;
     d.slot = job.slot;
     d.write = write;
-    d.request_bytes = job.bytes.size();
+    d.request_bytes = batch.request_bytes(job);
     d.sequence = write ? last_committed() : 0;
     d.reply = reply_;
     done_.push_back(std::move(d));
@@ -148,7 +182,7 @@ void writer::run_round(std::vector<write_job>& jobs) {
   }
   std::lock_guard<std::mutex> guard{stats_mu_};
   ++stats_.rounds;
-  stats_.jobs += jobs.size();
+  stats_.jobs += batch.jobs.size();
   stats_.transactions += transactions;
 }
 
