@@ -32,6 +32,8 @@ namespace {
 // Emptied job batches kept for the brokers' next submits.
 constexpr size_t max_spare_batches = 64;
 constexpr size_t max_spare_bytes = 1 << 20;
+// How many commands ahead run_round prefetches a key's slot.
+constexpr size_t prefetch_distance = 4;
 
 }  // namespace
 
@@ -149,7 +151,14 @@ void writer::run_round(const job_batch& batch) {
   command_context ctx{*cfg_.db, node_role::primary, *cfg_.time, nullptr};
   done_.reserve(done_.size() + batch.jobs.size());
   uint64_t transactions = 0;
-  for (auto& job : batch.jobs) {
+  for (size_t j = 0; j < batch.jobs.size(); ++j) {
+    auto& job = batch.jobs[j];
+    // The key a few commands ahead (the first argument after the name, for
+    // every command the writer runs): its slot loads while these run.
+    if (j + prefetch_distance < batch.jobs.size()) {
+      auto& ahead = batch.jobs[j + prefetch_distance];
+      if (ahead.arg_count >= 2) cfg_.db->prefetch(batch.arg(ahead.first_arg + 1));
+    }
     args_.clear();
     for (size_t i = job.first_arg; i < job.first_arg + job.arg_count; ++i)
       args_.push_back(batch.arg(i));

@@ -174,6 +174,13 @@ class store final : public state_machine {
   // An owning copy of the key's record when it is live at `now_ms`.
   bool get(std::string_view key, int64_t now_ms, record& out) const;
 
+  // A hint that `key` is looked up soon (the writer calls it a few commands
+  // ahead): its slot is loaded while earlier commands run. Takes no lock.
+  void prefetch(std::string_view key) const noexcept {
+    auto hash = hash_key(key);
+    shards_[shard_of_hash(hash)].main.prefetch(hash);
+  }
+
   // Records held, expired ones not yet deleted included (like Redis's DBSIZE).
   size_t dbsize() const noexcept { return keys_.load(std::memory_order_relaxed); }
   // Consistent (all shards locked at once, shared) at one sequence. O(n).

@@ -61,7 +61,10 @@ table::table(table&& other) noexcept
       mask_(std::exchange(other.mask_, 0)),
       size_(std::exchange(other.size_, 0)),
       grow_at_(std::exchange(other.grow_at_, 0)),
-      hash_(other.hash_) {}
+      hash_(other.hash_) {
+  publish_hint();
+  other.publish_hint();
+}
 
 table& table::operator=(table&& other) noexcept {
   if (this != &other) {
@@ -77,6 +80,8 @@ void table::swap(table& other) noexcept {
   std::swap(size_, other.size_);
   std::swap(grow_at_, other.grow_at_);
   std::swap(hash_, other.hash_);
+  publish_hint();
+  other.publish_hint();
 }
 
 table::node* table::make_node(std::string_view key, std::string_view value, size_t value_capacity) {
@@ -226,6 +231,7 @@ void table::rehash(size_t new_slot_count) {
   grow_at_ = new_slot_count / 4 * 3;
   for (size_t i = 0; i < old_count; ++i)
     if (old[i].item != nullptr) place(old[i].hash, old[i].item);
+  publish_hint();
   std::free(old);
 }
 
@@ -241,6 +247,7 @@ void table::free_slots() noexcept {
   slots_ = nullptr;
   mask_ = 0;
   grow_at_ = 0;
+  publish_hint();
 }
 
 }  // namespace walrus::kv

@@ -27,6 +27,7 @@
 // Not thread-safe: the store's shard locks guard its tables.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -207,6 +208,17 @@ class table {
   const node* node_at(size_t i) const noexcept { return slots_[i].item; }
   uint64_t hash_at(size_t i) const noexcept { return slots_[i].hash; }
 
+  // Asks the CPU to load the slot where the probe for `hash` starts, ahead
+  // of the lookup. Safe from any thread at any time: it reads a copy of the
+  // slot array's address kept in atomics, and prefetching a stale address
+  // is only a wasted hint.
+  void prefetch(uint64_t hash) const noexcept {
+    auto base = hint_slots_.load(std::memory_order_relaxed);
+    auto mask = hint_mask_.load(std::memory_order_relaxed);
+    if (base != 0)
+      __builtin_prefetch(reinterpret_cast<const void*>(base + (hash & mask) * slot_bytes));
+  }
+
   // fn(const node&, uint64_t hash) for every node, in slot order.
   template <class F>
   void for_each(F&& fn) const;
@@ -233,12 +245,22 @@ class table {
   void rehash(size_t new_slot_count);
   void place(uint64_t hash, node* n) noexcept;  // into an empty slot
   void free_slots() noexcept;
+  // Copies slots_ and mask_ into the atomics prefetch() reads.
+  void publish_hint() noexcept {
+    hint_slots_.store(reinterpret_cast<uintptr_t>(slots_), std::memory_order_relaxed);
+    hint_mask_.store(mask_, std::memory_order_relaxed);
+  }
+
+  static constexpr size_t slot_bytes = 16;
+  static_assert(sizeof(slot) == slot_bytes, "prefetch() computes slot addresses");
 
   slot* slots_ = nullptr;
   size_t mask_ = 0;     // slot count - 1, when slots_ != nullptr
   size_t size_ = 0;     // nodes held
   size_t grow_at_ = 0;  // the size above which the slots double
   hash_function hash_;
+  std::atomic<uintptr_t> hint_slots_{0};
+  std::atomic<size_t> hint_mask_{0};
 };
 
 static_assert(sizeof(table::node) == 24, "the node header is 24 bytes");
