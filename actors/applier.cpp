@@ -138,6 +138,9 @@ status verify(applier_state& st, const batch& b) {
   return status{};
 }
 
+// How many entries ahead store_and_apply gives the state machine a prefetch hint.
+constexpr size_t prefetch_distance = 4;
+
 // Writes whole transactions (entries[i] ends one when commits[i]) to the
 // replica's WAL with one write, skipping what the WAL already holds, then
 // applies each to the state machine beyond its applied sequence. Each sink
@@ -165,6 +168,8 @@ status store_and_apply(applier_state& st, uint64_t first,
   tx.first_sequence = first;
   tx.entries.clear();
   for (size_t i = 0; i < entries.size(); ++i) {
+    if (i + prefetch_distance < entries.size())
+      st.cfg.machine->prefetch(entries[i + prefetch_distance]);
     tx.entries.push_back(entries[i]);
     if (!commits[i]) continue;
     if (tx.last_sequence() > st.cfg.machine->applied_sequence())

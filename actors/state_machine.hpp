@@ -29,6 +29,12 @@ class state_machine {
 
   // The last sequence whose effects the state holds; 0 when empty.
   virtual uint64_t applied_sequence() const = 0;
+
+  // A hint: `entry` is applied soon (the applier passes the entry a few
+  // ahead of the one it applies), so a state that can start loading what
+  // the entry touches (a hash table slot) may do so. Must not change the
+  // state. Default: nothing.
+  virtual void prefetch(std::string_view entry) const noexcept { (void)entry; }
 };
 
 }  // namespace walrus

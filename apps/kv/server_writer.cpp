@@ -157,7 +157,7 @@ void writer::run_round(const job_batch& batch) {
     // every command the writer runs): its slot loads while these run.
     if (j + prefetch_distance < batch.jobs.size()) {
       auto& ahead = batch.jobs[j + prefetch_distance];
-      if (ahead.arg_count >= 2) cfg_.db->prefetch(batch.arg(ahead.first_arg + 1));
+      if (ahead.arg_count >= 2) cfg_.db->prefetch_key(batch.arg(ahead.first_arg + 1));
     }
     args_.clear();
     for (size_t i = job.first_arg; i < job.first_arg + job.arg_count; ++i)

@@ -160,6 +160,11 @@ void store::apply_op(const op& o, uint64_t hash) {
   assert(!"decode_op returned an unknown kind");
 }
 
+void store::prefetch(std::string_view entry) const noexcept {
+  op o;
+  if (decode_op(entry, o).ok() && o.kind != op_kind::flush_all) prefetch_key(o.key);
+}
+
 void store::set_record(shard& s, const op& o, uint64_t hash) {
   assert(o.kind == op_kind::set && o.expire_at_ms >= 0);
   if (!s.frozen) {

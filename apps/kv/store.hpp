@@ -176,10 +176,12 @@ class store final : public state_machine {
 
   // A hint that `key` is looked up soon (the writer calls it a few commands
   // ahead): its slot is loaded while earlier commands run. Takes no lock.
-  void prefetch(std::string_view key) const noexcept {
+  void prefetch_key(std::string_view key) const noexcept {
     auto hash = hash_key(key);
     shards_[shard_of_hash(hash)].main.prefetch(hash);
   }
+  // The same for the key of an encoded op (the replica's applier).
+  void prefetch(std::string_view entry) const noexcept override;
 
   // Records held, expired ones not yet deleted included (like Redis's DBSIZE).
   size_t dbsize() const noexcept { return keys_.load(std::memory_order_relaxed); }
