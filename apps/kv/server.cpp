@@ -271,7 +271,9 @@ int run_server(const options& opts) {
         std::chrono::seconds(10));
     if (write) write->stop();
     snapshots->stop();
-    if (auto st = log->sync(); !st.ok())
+    // A WAL that failed earlier (said then) cannot sync now; not again.
+    bool failed_before = !log->health().ok();
+    if (auto st = log->sync(); !st.ok() && !failed_before)
       std::fprintf(stderr, "walrus-kv: WAL sync at shutdown failed: %s\n", st.to_string().c_str());
     stop_and_wait(
         sys, listener,
@@ -287,7 +289,7 @@ int run_server(const options& opts) {
         sys, node->replica,
         [&](caf::scoped_actor& self) { self->send(node->replica, stop_atom_v); },
         std::chrono::seconds(5));
-    if (auto st = log->close(); !st.ok() && st.code() != errc::closed)
+    if (auto st = log->close(); !st.ok() && st.code() != errc::closed && !failed_before)
       std::fprintf(stderr, "walrus-kv: closing the WAL failed: %s\n", st.to_string().c_str());
   };
 
@@ -420,9 +422,18 @@ int run_server(const options& opts) {
   }).detach();
   shutdown();
   int code = fatal_exit.load();
+  auto last = static_cast<unsigned long>(log->last_sequence());
+  // health() is errc::closed after a clean close; any other error is the
+  // failure that stopped the log.
+  if (auto health = log->health(); code == 0 && !health.ok() && health.code() != errc::closed) {
+    // Reads went on, writes were refused: not a clean stop. A restart
+    // recovers what the WAL holds.
+    std::fprintf(stderr, "walrus-kv: stopped at sequence %lu with a failed WAL: %s\n", last,
+                 health.to_string().c_str());
+    return 1;
+  }
   std::fprintf(stderr, "walrus-kv: %s at sequence %lu\n",
-               code == 0 ? "stopped cleanly" : "stopped after a fatal error",
-               static_cast<unsigned long>(log->last_sequence()));
+               code == 0 ? "stopped cleanly" : "stopped after a fatal error", last);
   return code;
 }
 

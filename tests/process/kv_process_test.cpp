@@ -552,8 +552,11 @@ void test_disk_full() {
   CHECK(c.caught_up(c.replicas[0], target), "the replica has what was written");
   CHECK(c.primary.running(), "the primary keeps running");
   // Room again, and a restart: every acknowledged write is there, writes flow.
+  // Not a clean stop: exit code 1, and the last line says why.
   auto code = c.primary.stop();
-  CHECK(code && *code == 0, "primary exit code on a full disk");
+  CHECK(code && *code == 1, "primary exit code on a full disk");
+  auto tail = c.primary.log_tail(1);
+  CHECK(tail.find("with a failed WAL: disk_full") != std::string::npos, "last line: " + tail);
   REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0,
           std::string("remount: ") + std::strerror(errno));
   c.start_primary(args);
