@@ -188,7 +188,7 @@ void dispatch(broker_ptr self, connection_handle hdl, connection& conn,
       ((spec->flags & flag_write) != 0 ||
        (conn.writer_jobs > 0 && (spec->flags & flag_readonly) != 0))) {
     auto size_before = st.jobs.bytes.size();
-    st.jobs.add(hdl, reserve(conn), args);
+    st.jobs.add(hdl, conn.client.id, reserve(conn), args);
     ++conn.writer_jobs;
     conn.job_bytes += st.jobs.bytes.size() - size_before;
     return;
@@ -294,13 +294,22 @@ void service(broker_ptr self, connection_handle hdl) {
   }
 }
 
-void finish_server_reply(broker_ptr self, connection_handle hdl, uint64_t id, std::string reply,
-                         bool unblock) {
-  auto& st = self->state;
-  auto it = st.conns.find(hdl);
-  if (it == st.conns.end()) return;
-  if (unblock) it->second.waiting = false;
-  fill(self, hdl, it->second, id, std::move(reply));
+// The connection `hdl` if it is still the one with id `conn_id`. CAF 0.17's
+// handles are socket descriptors, which the kernel reuses: a client that
+// connects after another left may get its handle while the writer or a
+// server request still works for the one that left.
+connection* find_conn(broker_ptr self, connection_handle hdl, uint64_t conn_id) {
+  auto it = self->state.conns.find(hdl);
+  if (it == self->state.conns.end() || it->second.client.id != conn_id) return nullptr;
+  return &it->second;
+}
+
+void finish_server_reply(broker_ptr self, connection_handle hdl, uint64_t conn_id, uint64_t id,
+                         std::string reply, bool unblock) {
+  auto* conn = find_conn(self, hdl, conn_id);
+  if (conn == nullptr) return;
+  if (unblock) conn->waiting = false;
+  fill(self, hdl, *conn, id, std::move(reply));
   service(self, hdl);
   submit_jobs(self);
 }
@@ -319,6 +328,7 @@ void handle_server(broker_ptr self, connection_handle hdl, connection& conn,
   auto& node = *self->state.node;
   auto name = lower(args[0]);
   auto id = reserve(conn);
+  auto conn_id = conn.client.id;
   auto timeout = std::chrono::seconds(5);
   if (name == "bgsave") {
     std::string out;
@@ -346,11 +356,11 @@ void handle_server(broker_ptr self, connection_handle hdl, connection& conn,
             [=](uint32_t count) {
               std::string out;
               resp::append_integer(out, count);
-              finish_server_reply(self, hdl, id, std::move(out), true);
+              finish_server_reply(self, hdl, conn_id, id, std::move(out), true);
             },
             [=](caf::error& err) {
               if (err != errc::timeout) {
-                finish_server_reply(self, hdl, id, error_reply(render(err)), true);
+                finish_server_reply(self, hdl, conn_id, id, error_reply(render(err)), true);
                 return;
               }
               // Timed out: answer how many did reach the sequence.
@@ -362,10 +372,10 @@ void handle_server(broker_ptr self, connection_handle hdl, connection& conn,
                           if (r.durable_sequence >= sequence) ++n;
                         std::string out;
                         resp::append_integer(out, n);
-                        finish_server_reply(self, hdl, id, std::move(out), true);
+                        finish_server_reply(self, hdl, conn_id, id, std::move(out), true);
                       },
                       [=](caf::error& e) {
-                        finish_server_reply(self, hdl, id, error_reply(render(e)), true);
+                        finish_server_reply(self, hdl, conn_id, id, error_reply(render(e)), true);
                       });
             });
     return;
@@ -383,10 +393,11 @@ void handle_server(broker_ptr self, connection_handle hdl, connection& conn,
     } else {
       append_role(out, *st.node, p, r);
     }
-    finish_server_reply(self, hdl, id, std::move(out), false);
+    finish_server_reply(self, hdl, conn_id, id, std::move(out), false);
   };
   auto failed = [=](caf::error& err) {
-    finish_server_reply(self, hdl, id, error_reply("replication status: " + render(err)), false);
+    finish_server_reply(self, hdl, conn_id, id, error_reply("replication status: " + render(err)),
+                        false);
   };
   if (node.role == node_role::primary)
     self->request(node.primary, timeout, status_atom_v)
@@ -501,12 +512,11 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
                                  st.counters.total_commands);
       },
       [=](writer_round& round) {
-        auto& st = self->state;
         std::vector<connection_handle> touched;
         for (auto& d : round.done) {
-          auto it = st.conns.find(d.hdl);
-          if (it == st.conns.end()) continue;
-          auto& conn = it->second;
+          auto* found = find_conn(self, d.hdl, d.conn_id);
+          if (found == nullptr) continue;  // its client left
+          auto& conn = *found;
           --conn.writer_jobs;
           conn.job_bytes -= d.request_bytes;
           if (d.write) conn.last_sequence = std::max(conn.last_sequence, d.sequence);

@@ -43,7 +43,8 @@ namespace walrus::kv::server {
 // arguments are args [first_arg, first_arg + arg_count) of its job_batch.
 struct write_job {
   caf::io::connection_handle hdl;
-  uint64_t slot = 0;  // the connection's reply slot
+  uint64_t conn_id = 0;  // the connection's id: CAF reuses handles (fd numbers)
+  uint64_t slot = 0;     // the connection's reply slot
   size_t first_arg = 0;
   size_t arg_count = 0;
 };
@@ -57,7 +58,7 @@ struct job_batch {
   std::vector<size_t> ends;  // end offset of each argument in `bytes`
   std::vector<write_job> jobs;
 
-  void add(caf::io::connection_handle hdl, uint64_t slot,
+  void add(caf::io::connection_handle hdl, uint64_t conn_id, uint64_t slot,
            const std::vector<std::string_view>& args);
   // Argument `i` (an index into ends) and the bytes of a job's arguments.
   std::string_view arg(size_t i) const {
@@ -79,6 +80,7 @@ struct job_batch {
 
 struct job_done {
   caf::io::connection_handle hdl;
+  uint64_t conn_id = 0;  // write_job::conn_id
   uint64_t slot = 0;
   bool write = false;        // a write command (else a read queued behind writes)
   size_t request_bytes = 0;  // size of the job's arguments (the connection's budget)
@@ -133,7 +135,8 @@ class writer {
 
  private:
   void loop();
-  void run_round(const job_batch& batch);
+  // Runs the jobs of one batch (part of a round).
+  void run_batch(const job_batch& batch);
   // Appends `ops_` as one transaction (or stages it, batch_appends) and
   // applies it; false on failure (then `error` holds the reply text).
   bool commit(std::string& error);

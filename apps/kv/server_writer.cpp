@@ -32,7 +32,7 @@ namespace {
 // Emptied job batches kept for the brokers' next submits.
 constexpr size_t max_spare_batches = 64;
 constexpr size_t max_spare_bytes = 1 << 20;
-// How many commands ahead run_round prefetches a key's slot.
+// How many commands ahead run_batch prefetches a key's slot.
 constexpr size_t prefetch_distance = 4;
 
 }  // namespace
@@ -50,10 +50,11 @@ writer::~writer() {
   stop();
 }
 
-void job_batch::add(caf::io::connection_handle hdl, uint64_t slot,
+void job_batch::add(caf::io::connection_handle hdl, uint64_t conn_id, uint64_t slot,
                     const std::vector<std::string_view>& args) {
   write_job job;
   job.hdl = hdl;
+  job.conn_id = conn_id;
   job.slot = slot;
   job.first_arg = ends.size();
   job.arg_count = args.size();
@@ -101,7 +102,8 @@ void writer::loop() {
   for (;;) {
     if (queue_.empty() && !stopping_) cv_.wait_until(lock, next_sweep);
     if (queue_.empty() && stopping_) return;
-    // Whole batches, at least one, up to about max_round_jobs commands.
+    // Whole batches (each the commands of one broker message), at least one,
+    // more while the round stays within max_round_jobs commands.
     size_t take_jobs = 0;
     while (!queue_.empty() &&
            (batches.empty() || take_jobs + queue_.front().jobs.size() <= cfg_.max_round_jobs)) {
@@ -111,7 +113,11 @@ void writer::loop() {
     }
     lock.unlock();
     appended_in_round_ = false;
-    for (auto& batch : batches) run_round(batch);
+    for (auto& batch : batches) run_batch(batch);
+    if (!batches.empty()) {
+      std::lock_guard<std::mutex> guard{stats_mu_};
+      ++stats_.rounds;
+    }
     if (steady::now() >= next_sweep) {
       sweep_expired();
       next_sweep = steady::now() + cfg_.sweep_interval;
@@ -146,7 +152,7 @@ void writer::loop() {
   }
 }
 
-void writer::run_round(const job_batch& batch) {
+void writer::run_batch(const job_batch& batch) {
   if (batch.empty()) return;
   command_context ctx{*cfg_.db, node_role::primary, *cfg_.time, nullptr};
   done_.reserve(done_.size() + batch.jobs.size());
@@ -181,6 +187,7 @@ void writer::run_round(const job_batch& batch) {
     }
     job_done d;
     d.hdl = job.hdl;
+    d.conn_id = job.conn_id;
     d.slot = job.slot;
     d.write = write;
     d.request_bytes = batch.request_bytes(job);
@@ -190,7 +197,6 @@ void writer::run_round(const job_batch& batch) {
     if (staged_bytes_.size() >= cfg_.staged_flush_bytes) flush_staged();
   }
   std::lock_guard<std::mutex> guard{stats_mu_};
-  ++stats_.rounds;
   stats_.jobs += batch.jobs.size();
   stats_.transactions += transactions;
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "apps/kv/client.hpp"
+#include "apps/kv/resp.hpp"
 #include "apps/kv/server_process.hpp"
 #include "tests/process/harness.hpp"
 
@@ -493,10 +494,6 @@ void test_demo() {
   CHECK(output.find("Demo complete") != std::string::npos, "demo output");
 }
 
-// Retention never drops what the primary's own recovery still needs: a WAL
-// of many segments, no replica and no snapshot; after kill -9 and restart
-// every key is there. (Before wal::log::protect_from, the ack tracker's
-// retention round dropped every segment all replicas (here: none) had.)
 // A primary whose data folder fills up (a 3 MiB tmpfs; needs root, else it
 // skips): the write that does not fit, and every write after it, gets an
 // error naming the cause; reads, INFO and replication of what was written go
@@ -580,6 +577,10 @@ void test_disk_full() {
   CHECK(code && *code == 0, "primary exit code");
 }
 
+// Retention never drops what the primary's own recovery still needs: a WAL
+// of many segments, no replica and no snapshot; after kill -9 and restart
+// every key is there. (Before wal::log::protect_from, the ack tracker's
+// retention round dropped every segment all replicas (here: none) had.)
 void test_wal_retention_restart() {
   cluster c;
   std::vector<std::string> args{
@@ -648,6 +649,55 @@ void test_snapshot_bootstrap() {
   CHECK(digest_of(c.primary.resp_port()) == before, "the primary's digest changed over a restart");
   REQUIRE(c.caught_up(again, c.primary_sequence()), "the replica did not resume");
   CHECK(digest_of(again.resp_port()) == before, "replica and primary differ at the end");
+}
+
+// A client that pipelines writes and resets its connection before the
+// replies, then a new client that (the kernel hands out the lowest free
+// descriptor) gets the same socket number, which is CAF 0.17's connection
+// handle. The writer's replies for the first must not reach the second:
+// they did, and the second's connection then stopped being read for good.
+void test_handle_reuse() {
+  cluster c;
+  c.start_primary({"--sync", "always"});  // slow writes: replies still owed at the reset
+  std::string writes;
+  for (int i = 0; i < 500; ++i)
+    resp::append_command(writes, {"SET", "a" + std::to_string(i), std::string(100, 'v')});
+  int wrong = 0;
+  for (int trial = 0; trial < 8; ++trial) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0, "socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(c.primary.resp_port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "connect");
+    (void)::send(fd, writes.data(), writes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    std::this_thread::sleep_for(milliseconds(50));
+    linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    ::close(fd);
+    std::this_thread::sleep_for(milliseconds(2));
+    auto b = connect(c.primary.resp_port());
+    auto key = "b" + std::to_string(trial);
+    b->queue({"SET", key, "1"});
+    b->queue({"GET", key});
+    b->queue({"PING"});
+    REQUIRE(b->flush().ok(), "flush");
+    auto set = b->read_reply(milliseconds(5000));
+    auto get = b->read_reply(milliseconds(5000));
+    auto ping = b->read_reply(milliseconds(5000));
+    bool right = set && is_ok(*set) && get && get->text == "1" && ping && ping->text == "PONG";
+    if (!right) {
+      ++wrong;
+      std::printf(
+          "trial %d: SET %s, GET %s, PING %s\n", trial, set ? set->to_string().c_str() : "(none)",
+          get ? get->to_string().c_str() : "(none)", ping ? ping->to_string().c_str() : "(none)");
+    }
+    // The connection keeps working.
+    auto again = b->command({"PING"});
+    CHECK(again && again->text == "PONG", "trial " + std::to_string(trial) + ": a later PING");
+  }
+  CHECK(wrong == 0, std::to_string(wrong) + " of 8 new clients got another client's replies");
 }
 
 // One HTTP exchange with the metrics endpoint: the whole response (the
@@ -733,6 +783,7 @@ const registration kv_process_tests{{
     plain("primary_kill", test_primary_kill, 120),
     plain("malformed", test_malformed, 60),
     plain("pipeline", test_pipeline, 60),
+    plain("handle_reuse", test_handle_reuse, 120),
     plain("big_values", test_big_values, 60),
     plain("sigterm", test_sigterm, 90),
     plain("redis_cli", test_redis_cli, 60),
