@@ -112,7 +112,10 @@ status encode_frame(const wire::Frame& frame, const codec::frame_encoder& encode
                                        " bytes exceeds the peer's limit of " +
                                        num(encoder.max_frame_bytes()) + " bytes"};
   auto size_before = out.size();
-  out.reserve(size_before + codec::frame_header_bytes + body_bytes);
+  // Geometric growth: while CAF is still writing, batches pile up in `out`,
+  // and reserving exactly would copy the whole buffer on every append.
+  auto needed = size_before + codec::frame_header_bytes + body_bytes;
+  if (out.capacity() < needed) out.reserve(std::max<size_t>(needed, 2 * out.capacity()));
   auto header_offset = encoder.begin_frame(out);
   if (!frame.AppendToString(&out)) {
     out.resize(size_before);
