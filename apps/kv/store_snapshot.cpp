@@ -32,7 +32,9 @@ void store::thaw(size_t index) {
   std::unique_lock<std::shared_mutex> lock{s.mutex};
   assert(s.frozen);
   if (s.main_cleared) cleared.swap(s.main);
-  // The overlay's nodes move into main as they are: no key or value copied.
+  // Room first (the only step that can throw: nothing moved yet), then the
+  // overlay's nodes move into main as they are: no key or value copied.
+  s.main.reserve(s.main.size() + s.overlay.size());
   s.overlay.drain([&](uint64_t hash, table::node_ptr n) {
     if (n->deleted())
       s.main.erase(n->key(), hash);  // the marker is freed on return

@@ -213,6 +213,12 @@ bool table::adopt(uint64_t hash, node_ptr n) {
   return true;
 }
 
+void table::reserve(size_t count) {
+  size_t slots = slots_ == nullptr ? initial_slot_count : mask_ + 1;
+  while (slots / 4 * 3 < count) slots *= 2;
+  if (slots_ == nullptr || slots > mask_ + 1) rehash(slots);
+}
+
 void table::reserve_one_more() {
   if (slots_ == nullptr)
     rehash(initial_slot_count);

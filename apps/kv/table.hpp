@@ -188,6 +188,10 @@ class table {
   bool erase(std::string_view key) { return erase(key, hash(key)); }
   bool erase(std::string_view key, uint64_t hash) noexcept;
 
+  // Makes room for `count` nodes, so that inserts up to that size neither
+  // allocate slots nor throw (the snapshot merge relies on it).
+  void reserve(size_t count);
+
   // Frees every node and the slot array.
   void clear() noexcept;
   void swap(table& other) noexcept;

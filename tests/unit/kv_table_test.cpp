@@ -127,6 +127,18 @@ CAF_TEST(insert find and overwrite reuse the node when the value fits) {
   check_invariants(t);
 }
 
+CAF_TEST(reserve makes room so that inserts up to the count keep the slot array) {
+  table t;
+  t.reserve(1000);
+  auto slots = t.slot_count();
+  CAF_REQUIRE(slots >= 1000);
+  for (int i = 0; i < 1000; ++i) CAF_CHECK(t.upsert("k" + std::to_string(i), "v", 0));
+  CAF_CHECK_EQUAL(t.slot_count(), slots);
+  t.reserve(10);  // never shrinks
+  CAF_CHECK_EQUAL(t.slot_count(), slots);
+  CAF_CHECK_EQUAL(t.size(), 1000u);
+}
+
 CAF_TEST(a deleted marker is a node until overwritten or erased) {
   table t;
   uint64_t h = t.hash("k");
