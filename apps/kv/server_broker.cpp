@@ -218,8 +218,9 @@ void dispatch(broker_ptr self, connection_handle hdl, connection& conn,
   }
 }
 
-// Handles the connection's requests until it blocks or needs more bytes.
-void process(broker_ptr self, connection_handle hdl, connection& conn) {
+// Handles the connection's requests until it blocks or needs more bytes;
+// true when it stopped because blocked() (requests may be left).
+bool process(broker_ptr self, connection_handle hdl, connection& conn) {
   auto& st = self->state;
   while (!conn.closing && !blocked(conn)) {
     if (conn.stashed) {
@@ -251,6 +252,7 @@ void process(broker_ptr self, connection_handle hdl, connection& conn) {
     dispatch(self, hdl, conn, st.args);
     if (conn.stashed) continue;  // it may run at once when nothing is at the writer
   }
+  return !conn.closing && blocked(conn);
 }
 
 // Sends the replies in the broker's write buffer. When CAF holds none of
@@ -279,10 +281,15 @@ void service(broker_ptr self, connection_handle hdl) {
   auto it = st.conns.find(hdl);
   if (it == st.conns.end()) return;
   auto& conn = it->second;
-  process(self, hdl, conn);
-  if (conn.unflushed) {
-    write_out(self, hdl, conn);
-    conn.unflushed = false;
+  for (;;) {
+    bool held_back = process(self, hdl, conn);
+    if (conn.unflushed) {
+      write_out(self, hdl, conn);
+      conn.unflushed = false;
+    }
+    // A direct send may have lifted the unsent-bytes limit that stopped
+    // process(); no data_transferred_msg will come for those bytes.
+    if (!held_back || blocked(conn)) break;
   }
   set_reading(self, hdl, conn);
   if (conn.closing) {
@@ -481,10 +488,11 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         auto it = st.conns.find(msg.handle);
         if (it == st.conns.end()) return;
         it->second.sent_bytes += msg.written;
-        if (!it->second.reading) {
-          service(self, msg.handle);
-          submit_jobs(self);
-        }
+        // Written bytes may unblock the connection: run what it holds. (Not
+        // only while reading is off: the switch is posted, and the parser
+        // may hold requests that the unsent-bytes limit held back.)
+        service(self, msg.handle);
+        submit_jobs(self);
       },
       [=](caf::update_atom, connection_handle hdl) {
         // The switch set_reading() scheduled: apply what is wanted now.
@@ -493,12 +501,18 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         auto& conn = it->second;
         conn.reading_update_due = false;
         bool want = wants_input(conn);
-        if (want == conn.reading) return;
-        conn.reading = want;
-        if (want)
-          self->trigger(hdl);
-        else
-          self->halt(hdl);
+        if (want != conn.reading) {
+          conn.reading = want;
+          if (want)
+            self->trigger(hdl);
+          else
+            self->halt(hdl);
+        }
+        // Whatever unblocked it may have left parsed requests waiting.
+        if (want) {
+          service(self, hdl);
+          submit_jobs(self);
+        }
       },
       [=](const caf::io::connection_closed_msg& msg) {
         self->state.conns.erase(msg.handle);
