@@ -20,6 +20,20 @@ std::string num(uint64_t value) {
   return std::to_string(value);
 }
 
+// A Batch with every field of `in` but the entries and the commit flags
+// (the large ones, which the callers move or copy as each needs).
+wire::Batch batch_head(const batch& in) {
+  wire::Batch out;
+  out.set_first_sequence(in.first_sequence);
+  out.set_last_sequence(in.last_sequence);
+  out.set_codec(static_cast<wire::Codec>(in.codec));
+  out.set_uncompressed_size(in.uncompressed_size);
+  out.set_crc32c(in.crc32c);
+  out.set_fragment(static_cast<wire::Fragment>(in.part));
+  out.set_sent_at_us(in.sent_at_us);
+  return out;
+}
+
 // The longest prefix of `text` of at most `max_bytes` that does not split a
 // UTF-8 sequence (proto3 strings must stay valid UTF-8).
 std::string_view utf8_prefix(std::string_view text, size_t max_bytes) {
@@ -140,15 +154,8 @@ status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
                 "one-byte tags");
   assert(in.first_sequence >= 1 && in.first_sequence <= in.last_sequence);
   // Everything but the entries, serialized by protobuf (small).
-  wire::Batch head;
-  head.set_first_sequence(in.first_sequence);
-  head.set_last_sequence(in.last_sequence);
-  head.set_codec(static_cast<wire::Codec>(in.codec));
-  head.set_uncompressed_size(in.uncompressed_size);
-  head.set_crc32c(in.crc32c);
+  auto head = batch_head(in);
   head.set_commit_flags(in.commit_flags);
-  head.set_fragment(static_cast<wire::Fragment>(in.part));
-  head.set_sent_at_us(in.sent_at_us);
   uint64_t entries_bytes = in.entries.size();
   uint64_t batch_bytes =
       head.ByteSizeLong() + 1 + CodedOutputStream::VarintSize64(entries_bytes) + entries_bytes;
@@ -244,16 +251,9 @@ status check_session_frame(const wire::Frame& frame, peer_role sender) {
 wire::Batch to_wire(batch&& in) {
   assert(in.first_sequence >= 1 && in.first_sequence <= in.last_sequence);
   assert(in.commit_flags.size() == commit_flags_bytes(in.last_sequence - in.first_sequence + 1));
-  wire::Batch out;
-  out.set_first_sequence(in.first_sequence);
-  out.set_last_sequence(in.last_sequence);
-  out.set_codec(static_cast<wire::Codec>(in.codec));
-  out.set_uncompressed_size(in.uncompressed_size);
-  out.set_crc32c(in.crc32c);
+  auto out = batch_head(in);
   out.set_entries(std::move(in.entries));
   out.set_commit_flags(std::move(in.commit_flags));
-  out.set_fragment(static_cast<wire::Fragment>(in.part));
-  out.set_sent_at_us(in.sent_at_us);
   in.entries.clear();  // moved-from strings are unspecified; make them empty
   in.commit_flags.clear();
   return out;
