@@ -1,4 +1,5 @@
-// Socket options of the replication connections (both brokers).
+// Socket options of the replication connections (both brokers), and the
+// socket behind a connection handle (also the RESP broker's direct writes).
 #pragma once
 
 #include <cstddef>
@@ -16,14 +17,20 @@ namespace walrus {
 constexpr size_t min_read_bytes = 4 * 1024;
 constexpr size_t max_read_bytes = 256 * 1024;
 
+// The socket descriptor behind `hdl`, or -1: only the default
+// multiplexer's handles are descriptors (CAF's test multiplexer, in the
+// io_dsl tests, has no sockets at all).
+inline int socket_of(caf::io::abstract_broker* self, caf::io::connection_handle hdl) {
+  if (dynamic_cast<caf::io::network::default_multiplexer*>(&self->backend()) == nullptr) return -1;
+  return static_cast<int>(hdl.id());
+}
+
 // Frames leave at once. With Nagle's algorithm an Ack, or the last partial
 // segment of a Batch, waits for the peer's delayed ACK (up to 40 ms on
 // Linux), which caps a connection at about one window per 40 ms.
 inline void send_without_delay(caf::io::abstract_broker* self, caf::io::connection_handle hdl) {
-  // Only real sockets: CAF's test multiplexer (io_dsl tests) has none, and
-  // only the default multiplexer's handles are the socket descriptors.
-  if (dynamic_cast<caf::io::network::default_multiplexer*>(&self->backend()) == nullptr) return;
-  (void)caf::io::network::tcp_nodelay(static_cast<caf::io::network::native_socket>(hdl.id()), true);
+  if (auto fd = socket_of(self, hdl); fd >= 0)
+    (void)caf::io::network::tcp_nodelay(static_cast<caf::io::network::native_socket>(fd), true);
 }
 
 }  // namespace walrus

@@ -22,11 +22,11 @@
 #include <unordered_map>
 
 #include "actors/read_sizer.hpp"
+#include "actors/socket_options.hpp"
 #include "apps/kv/resp.hpp"
 #include "apps/kv/server_internal.hpp"
 #include "caf/io/broker.hpp"
 #include "caf/io/middleman.hpp"
-#include "caf/io/network/default_multiplexer.hpp"
 #include "caf/io/network/multiplexer.hpp"
 #include "caf/send.hpp"
 #include "caf/stateful_actor.hpp"
@@ -459,9 +459,7 @@ caf::behavior resp_server(broker_ptr self, std::shared_ptr<node_context> node,
         assert(added);
         (void)added;
         it->second.client.id = st.next_client_id++;
-        // Only the default multiplexer's handles are socket descriptors.
-        if (dynamic_cast<caf::io::network::default_multiplexer*>(&self->backend()) != nullptr)
-          it->second.fd = static_cast<int>(msg.handle.id());
+        it->second.fd = socket_of(self, msg.handle);
         self->configure_read(msg.handle, caf::io::receive_policy::at_most(it->second.reads.size()));
         self->ack_writes(msg.handle, true);
       },
