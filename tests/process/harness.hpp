@@ -14,6 +14,7 @@
 // main() of harness.cpp runs the one named on the command line.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -149,6 +150,13 @@ std::string digest_of(uint16_t port);
 int64_t dbsize_of(uint16_t port);
 // VmRSS of process `pid` in bytes; 0 when it is gone.
 uint64_t rss_bytes(pid_t pid);
+
+// -- raw sockets (for what the RESP client does not do) -----------------------------
+sockaddr_in loopback_address(uint16_t port);
+// A blocking TCP socket connected to 127.0.0.1:port, or -1.
+int connect_loopback(uint16_t port);
+// Closes `fd` with a reset (RST) instead of an orderly FIN.
+void close_with_reset(int fd);
 
 // A primary and its replicas, in one test folder.
 struct cluster {

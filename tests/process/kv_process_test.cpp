@@ -683,18 +683,11 @@ void test_handle_reuse() {
     resp::append_command(writes, {"SET", "a" + std::to_string(i), std::string(100, 'v')});
   int wrong = 0;
   for (int trial = 0; trial < 8; ++trial) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0, "socket");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(c.primary.resp_port());
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "connect");
+    int fd = connect_loopback(c.primary.resp_port());
+    REQUIRE(fd >= 0, "connect");
     (void)::send(fd, writes.data(), writes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     std::this_thread::sleep_for(milliseconds(50));
-    linger reset{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-    ::close(fd);
+    close_with_reset(fd);
     std::this_thread::sleep_for(milliseconds(2));
     auto b = connect(c.primary.resp_port());
     auto key = "b" + std::to_string(trial);
@@ -722,18 +715,13 @@ void test_handle_reuse() {
 // One HTTP exchange with the metrics endpoint: the whole response (the
 // server closes after it), or "" when nothing came within 5 s.
 std::string http(uint16_t port, const std::string& request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0, "socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = connect_loopback(port);
+  std::string out;
+  if (fd < 0) return out;
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+      static_cast<ssize_t>(request.size())) {
     char buf[65536];
     for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
       out.append(buf, static_cast<size_t>(n));

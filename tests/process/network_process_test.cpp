@@ -222,7 +222,7 @@ class cutting_proxy {
 
   explicit cutting_proxy(uint16_t upstream) : upstream_(upstream) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    auto addr = loopback(0);
+    auto addr = loopback_address(0);
     socklen_t len = sizeof(addr);
     REQUIRE(listen_fd_ >= 0 &&
                 ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
@@ -274,14 +274,6 @@ class cutting_proxy {
     std::string to_up, to_down;
   };
 
-  static sockaddr_in loopback(uint16_t port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return addr;
-  }
-
   void wake() {
     char b = 1;
     auto ignored = ::write(wake_[1], &b, 1);
@@ -291,11 +283,10 @@ class cutting_proxy {
   static void close_link(link& l, bool reset) {
     for (int fd : {l.down, l.up}) {
       if (fd < 0) continue;
-      if (reset) {
-        linger lg{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-      }
-      ::close(fd);
+      if (reset)
+        close_with_reset(fd);
+      else
+        ::close(fd);
     }
     l.down = l.up = -1;
   }
@@ -305,7 +296,7 @@ class cutting_proxy {
     if (down < 0) return;
     ++accepted_;
     int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    auto addr = loopback(upstream_);
+    auto addr = loopback_address(upstream_);
     if (up < 0 || ::connect(up, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       if (up >= 0) ::close(up);
       ::close(down);
