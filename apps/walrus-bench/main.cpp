@@ -49,11 +49,18 @@ bool selected(size_t entry, const char* codec, size_t replicas) {
   return all.find("," + row + ",") != std::string::npos;
 }
 
+// WALRUS_BENCH_MIB=N streams N MiB per throughput row instead (profiling).
+uint64_t row_bytes(uint64_t fallback) {
+  const char* mib = std::getenv("WALRUS_BENCH_MIB");
+  if (mib == nullptr || *mib == '\0') return fallback;
+  return std::strtoull(mib, nullptr, 10) << 20;
+}
+
 int network(int argc, char** argv, const std::string& self_path) {
   walrus::bench::pipeline_options base;
   bool quick = false;
   if (!parse_options(argc, argv, base, quick)) return usage();
-  base.bytes = quick ? 32ull << 20 : 256ull << 20;
+  base.bytes = row_bytes(quick ? 32ull << 20 : 256ull << 20);
   auto bandwidth = walrus::bench::loopback_bandwidth(quick ? 1ull << 30 : 4ull << 30);
   std::printf("loopback TCP socket copy: %.0f MB/s\n\n", bandwidth);
   std::printf("%-8s %-7s %-8s %14s %10s %10s %8s %10s\n", "entry", "codec", "replicas", "entries/s",
@@ -118,7 +125,7 @@ int pipeline(int argc, char** argv) {
   walrus::bench::pipeline_options base;
   bool quick = false;
   if (!parse_options(argc, argv, base, quick)) return usage();
-  base.bytes = quick ? 16ull << 20 : 256ull << 20;
+  base.bytes = row_bytes(quick ? 16ull << 20 : 256ull << 20);
   std::printf("%-8s %-7s %-8s %14s %10s %10s %10s\n", "entry", "codec", "replicas", "entries/s",
               "MB/s", "seconds", "cpu s/GB");
   for (size_t entry : {size_t{100}, size_t{1024}, size_t{16384}}) {
