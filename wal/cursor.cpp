@@ -1,14 +1,18 @@
 #include "wal/cursor.hpp"
 
+#include <algorithm>
 #include <cassert>
 
 #include "wal/segment_catalog.hpp"
 
 namespace walrus::wal {
 
-cursor::cursor(std::shared_ptr<const segment_catalog> catalog, uint64_t sequence,
-               size_t chunk_bytes)
-    : catalog_(std::move(catalog)), next_(sequence), reader_(chunk_bytes) {
+cursor::cursor(std::shared_ptr<const segment_catalog> catalog,
+               std::shared_ptr<const tail_cache> cache, uint64_t sequence, size_t chunk_bytes)
+    : catalog_(std::move(catalog)),
+      next_(sequence),
+      reader_(chunk_bytes),
+      cache_(std::move(cache)) {
   assert(catalog_ != nullptr);
   assert(sequence > 0);
 }
@@ -21,7 +25,11 @@ status cursor::read(std::vector<record_view>& batch, size_t max_records) {
   assert(max_records > 0);
   batch.clear();
   if (!failure_.ok()) return failure_;
+  if (read_cached(batch, max_records)) return ok_status();
   auto st = fill(batch, max_records);
+  // A refill happens only before the first record of a call: every view
+  // points into the buffer the reader holds now.
+  owner_ = reader_.buffer();
   assert(batch.size() <= max_records);
   if (st.ok()) return st;
   failure_ = st;
@@ -36,6 +44,46 @@ result<bool> cursor::next(record_view& out) {
   if (!st.ok()) return st;
   if (single_.empty()) return false;
   out = single_.front();
+  return true;
+}
+
+// Serves records from the tail cache when it holds next_; false when it
+// does not (the file has them, or nothing is there yet).
+bool cursor::read_cached(std::vector<record_view>& batch, size_t max_records) {
+  if (!cache_) return false;
+  uint64_t durable = catalog_->durable_sequence();
+  if (next_ > durable) return false;
+  if (!chunk_ || chunk_next_ != next_ || next_ > chunk_->last_sequence()) {
+    // Like a segment file, a chunk already held is read to its end after
+    // retention dropped its records; a new one is taken only if retained.
+    if (next_ < catalog_->first_sequence()) return false;
+    chunk_ = cache_->find(next_);
+    if (!chunk_) return false;
+    chunk_offset_ = 0;
+    chunk_next_ = chunk_->first_sequence;
+    while (chunk_next_ < next_) {  // every record before next_ is committed
+      chunk_offset_ +=
+          record_header_bytes + get_le<uint32_t>(chunk_->data.get() + chunk_offset_ + 4);
+      ++chunk_next_;
+    }
+  }
+  // The writer framed these records itself and they never change: no CRC
+  // to check, only the headers to walk.
+  const char* data = chunk_->data.get();
+  uint64_t last = std::min(durable, chunk_->last_sequence());
+  while (batch.size() < max_records && chunk_next_ <= last) {
+    record_view view;
+    view.frame = data + chunk_offset_;
+    view.flags = static_cast<uint8_t>(view.frame[8]);
+    view.sequence = get_le<uint64_t>(view.frame + 9);
+    view.payload = {view.frame + record_header_bytes, get_le<uint32_t>(view.frame + 4)};
+    assert(view.sequence == chunk_next_);
+    chunk_offset_ += encoded_record_bytes(view.payload.size());
+    next_ = ++chunk_next_;
+    if (is_known_type(view.type())) batch.push_back(view);
+  }
+  owner_ = chunk_;
+  file_.reset();  // a later file read starts at the chunk's position (enter_segment)
   return true;
 }
 
@@ -89,6 +137,11 @@ status cursor::enter_segment() {
     return corruption_at(0, "segment header says first sequence " + std::to_string(*first) +
                                 ", expected " + std::to_string(segment_first_));
   reader_.reset(file_.get(), segment_header_bytes, entry->size_bytes);
+  if (chunk_ && chunk_next_ == next_ && chunk_->segment_first == segment_first_) {
+    // Known from the tail cache: next_ starts at this offset of the file.
+    reader_.reset(file_.get(), chunk_->file_offset + chunk_offset_, entry->size_bytes);
+    file_next_ = next_;
+  }
   return ok_status();
 }
 

@@ -4,6 +4,10 @@
 // durable_sequence as of each read call, so a reader never sees a record that
 // a crash could still take back.
 //
+// Records near the end of the log come from the log's tail cache
+// (tail_cache.hpp) when it holds them, without a pread; the others from the
+// segment files. The views of one read() point into one buffer, owner().
+//
 // Threads: a cursor is used by one thread at a time, which may differ from the
 // appenders'; any number of cursors may run concurrently with appends and
 // retention. A cursor shares the segment catalog with its log and may outlive
@@ -26,6 +30,7 @@
 #include "wal/file_system.hpp"
 #include "wal/format.hpp"
 #include "wal/segment_reader.hpp"
+#include "wal/tail_cache.hpp"
 
 namespace walrus::wal {
 
@@ -47,6 +52,12 @@ class cursor {
   // next call.
   [[nodiscard]] status read(std::vector<record_view>& batch, size_t max_records = 1024);
 
+  // The buffer the views of the last read() point into (a tail-cache chunk
+  // or a file read buffer), or null before any record was read. Whoever
+  // holds it keeps those views valid beyond the next call; the bytes never
+  // change.
+  const std::shared_ptr<const void>& owner() const { return owner_; }
+
   // One record: true and `out` filled, or false for "no more for now".
   // `out` stays valid until the next call on this cursor.
   [[nodiscard]] result<bool> next(record_view& out);
@@ -56,11 +67,13 @@ class cursor {
 
  private:
   friend class log;
-  cursor(std::shared_ptr<const segment_catalog> catalog, uint64_t sequence, size_t chunk_bytes);
+  cursor(std::shared_ptr<const segment_catalog> catalog, std::shared_ptr<const tail_cache> cache,
+         uint64_t sequence, size_t chunk_bytes);
 
   enum class stop : uint8_t { batch_full, caught_up, buffer_boundary, segment_end };
 
   [[nodiscard]] status fill(std::vector<record_view>& batch, size_t max_records);
+  bool read_cached(std::vector<record_view>& batch, size_t max_records);
   [[nodiscard]] status enter_segment();
   [[nodiscard]] result<bool> refresh_limit(uint64_t& durable);
   [[nodiscard]] result<stop> read_segment(std::vector<record_view>& batch, size_t max_records,
@@ -76,6 +89,14 @@ class cursor {
   segment_reader reader_;
   std::vector<record_view> single_;  // next()'s one-record batch
   status failure_;
+  std::shared_ptr<const void> owner_;
+  // Reading from the tail cache: the chunk and the byte offset of record
+  // next_ in it. Where that is in the file too: a later file read starts
+  // there instead of scanning its segment from the start.
+  std::shared_ptr<const tail_cache> cache_;
+  std::shared_ptr<const tail_cache::chunk> chunk_;
+  size_t chunk_offset_ = 0;
+  uint64_t chunk_next_ = 0;  // the sequence at chunk_offset_
 };
 
 }  // namespace walrus::wal

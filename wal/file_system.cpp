@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -31,6 +32,13 @@ std::string join_path(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
+status file::append_pieces(const std::string_view* pieces, size_t count) {
+  if (count == 1) return append(pieces[0].data(), pieces[0].size());
+  std::string gathered;
+  for (size_t i = 0; i < count; ++i) gathered += pieces[i];
+  return append(gathered.data(), gathered.size());
+}
+
 namespace {
 
 class posix_file final : public file {
@@ -52,6 +60,30 @@ class posix_file final : public file {
       assert(static_cast<size_t>(written) <= n);
       data += written;
       n -= static_cast<size_t>(written);
+    }
+    return ok_status();
+  }
+
+  status append_pieces(const std::string_view* pieces, size_t count) override {
+    constexpr size_t max_iov = 64;
+    if (count == 1 || count > max_iov) return file::append_pieces(pieces, count);
+    iovec iov[max_iov];
+    for (size_t i = 0; i < count; ++i)
+      iov[i] = {const_cast<char*>(pieces[i].data()), pieces[i].size()};
+    size_t first = 0;
+    while (first < count) {
+      ssize_t written = ::writev(fd_, iov + first, static_cast<int>(count - first));
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return errno_status("writev", path_, errno);
+      }
+      // A short write: skip what went out, write the rest (as append does).
+      auto left = static_cast<size_t>(written);
+      while (first < count && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+      if (first < count) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
     }
     return ok_status();
   }

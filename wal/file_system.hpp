@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.hpp"
@@ -33,6 +34,10 @@ class file {
   // Appends all `n` bytes at the end of the file with one write() (looping
   // only on a short write). On failure a prefix may have been written.
   [[nodiscard]] virtual status append(const char* data, size_t n) = 0;
+
+  // Appends the concatenation of `pieces` as append() would (POSIX: one
+  // writev). The default gathers them into one buffer for append().
+  [[nodiscard]] virtual status append_pieces(const std::string_view* pieces, size_t count);
 
   // Reads up to `n` bytes at `offset`; fewer only at end of file.
   [[nodiscard]] virtual result<size_t> read_at(uint64_t offset, char* out, size_t n) = 0;

@@ -105,6 +105,7 @@ decode_outcome decode_record(const char* in, size_t available, record_view& out,
   out.sequence = get_le<uint64_t>(in + 9);
   out.flags = flags;
   out.payload = std::string_view{in + record_header_bytes, length};
+  out.frame = in;
   record_bytes = record_header_bytes + length;
   assert(record_bytes <= available);
   return decode_outcome::ok;

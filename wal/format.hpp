@@ -75,14 +75,18 @@ constexpr size_t encoded_record_bytes(size_t payload_bytes) {
 // bytes) and returns the position after it.
 char* encode_record(char* out, uint64_t sequence, uint8_t flags, std::string_view payload);
 
-// One record as found in a buffer; `payload` points into that buffer.
+// One record as found in a buffer; `payload` and `frame` point into that
+// buffer.
 struct record_view {
   uint64_t sequence = 0;
   uint8_t flags = 0;
   std::string_view payload;
+  const char* frame = nullptr;  // the record's first header byte
 
   bool commit() const { return (flags & flag_commit) != 0; }
   uint8_t type() const { return type_of(flags); }
+  // The whole record as framed: header and payload.
+  std::string_view encoded() const { return {frame, encoded_record_bytes(payload.size())}; }
 };
 
 enum class decode_outcome : uint8_t {

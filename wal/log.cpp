@@ -31,6 +31,8 @@ status check_options(const options& opts) {
                    ": the interval must be > 0 exactly for interval:<ms>");
   if (opts.max_retained_age.count() < 0) return invalid("options.max_retained_age is negative");
   if (opts.cursor_chunk_bytes < 4096) return invalid("options.cursor_chunk_bytes is below 4096");
+  if (opts.tail_cache_bytes > 0 && opts.tail_cache_chunk_bytes < 4096)
+    return invalid("options.tail_cache_chunk_bytes is below 4096");
   return ok_status();
 }
 
@@ -65,6 +67,7 @@ log::log(options opts, recovered_log recovered)
   // as durable.
   catalog_ = std::make_shared<segment_catalog>(fs_, options_.dir, std::move(recovered.segments),
                                                last_written_);
+  cache_ = std::make_shared<tail_cache>(options_.tail_cache_bytes, options_.tail_cache_chunk_bytes);
   last_notified_ = last_written_;
 }
 
@@ -122,27 +125,99 @@ result<sequence_range> log::append_records(const std::string_view* payloads, siz
     if (auto st = write_transaction(payloads, count, commit_bits, bytes, range, rolled); !st.ok())
       return st;
   }
+  assert(range.last - range.first + 1 == count);
+  return finish_append(range, rolled);
+}
+
+result<sequence_range> log::append_encoded(const std::string_view* pieces, size_t piece_count,
+                                           uint64_t count) {
+  if (piece_count == 0 || count == 0) return status{errc::invalid_argument, "append of no records"};
+  assert(pieces != nullptr);
+  // Whole records of type data, consecutive from the first one's sequence,
+  // the last committing. Headers only: the CRCs were checked by the caller.
+  uint64_t first = 0, seen = 0, bytes = 0;
+  bool commit = false;
+  for (size_t p = 0; p < piece_count; ++p) {
+    auto piece = pieces[p];
+    for (size_t at = 0; at < piece.size(); ++seen) {
+      auto refuse = [&](const char* what) {
+        return status{errc::invalid_argument, "record " + std::to_string(seen) + " of " +
+                                                  std::to_string(count) + " to append: " + what};
+      };
+      if (piece.size() - at < record_header_bytes) return refuse("header cut short");
+      auto length = get_le<uint32_t>(piece.data() + at + 4);
+      if (length > max_payload_bytes || piece.size() - at - record_header_bytes < length)
+        return refuse("payload cut short");
+      auto flags = static_cast<uint8_t>(piece[at + 8]);
+      auto sequence = get_le<uint64_t>(piece.data() + at + 9);
+      if (seen == 0) first = sequence;
+      if (sequence != first + seen) return refuse("sequence out of order");
+      if (type_of(flags) != static_cast<uint8_t>(record_type::data)) return refuse("not data");
+      commit = (flags & flag_commit) != 0;
+      at += record_header_bytes + length;
+    }
+    bytes += piece.size();
+  }
+  if (seen != count)
+    return status{errc::invalid_argument,
+                  "append of " + std::to_string(count) + " records found " + std::to_string(seen)};
+  if (!commit)
+    return status{errc::invalid_argument, "the last record of a batch of transactions must commit"};
+  if (bytes > max_transaction_bytes)
+    return status{errc::invalid_argument,
+                  std::to_string(count) + " records are " + std::to_string(bytes) +
+                      " bytes framed; the maximum is " + std::to_string(max_transaction_bytes)};
+  sequence_range range;
+  bool rolled = false;
+  {
+    std::lock_guard<std::mutex> guard{write_mu_};
+    if (closed_) return status{errc::closed, "log " + options_.dir + " is closed"};
+    if (failed()) return failure();
+    if (first != last_written_ + 1)
+      return status{errc::invalid_argument, "records to append start at " + std::to_string(first) +
+                                                ", the log continues at " +
+                                                std::to_string(last_written_ + 1)};
+    if (auto st = roll_if_full(bytes, rolled); !st.ok()) return st;
+    range = {first, first + count - 1};
+    if (auto st = active_file_->append_pieces(pieces, piece_count); !st.ok())
+      return fail(std::move(st));
+    if (auto st = written(bytes, range); !st.ok()) return st;
+  }
+  return finish_append(range, rolled);
+}
+
+// After a write, outside the write lock: the sync policy, the hook, the caps.
+result<sequence_range> log::finish_append(const sequence_range& range, bool rolled) {
   if (options_.sync.mode == sync_policy::kind::group)
     if (auto st = sync_until(range.last, false); !st.ok()) return st;
   stat_appends_.fetch_add(1, std::memory_order_relaxed);
   notify_hook();
   if (rolled) enforce_caps_after_roll();
-  assert(range.last - range.first + 1 == count);
   return range;
 }
 
-// Under write_mu_: rolls if needed, frames the records and writes them.
-status log::write_transaction(const std::string_view* payloads, size_t count,
-                              std::string_view commit_bits, uint64_t bytes, sequence_range& range,
-                              bool& rolled) {
+// Under write_mu_: a transaction of `bytes` does not fit the active segment
+// (which holds a record): start the next one.
+status log::roll_if_full(uint64_t bytes, bool& rolled) {
   bool active_has_records = last_written_ >= active_first_;
   if (active_has_records && active_size_ + bytes > options_.segment_bytes) {
     if (auto st = roll(); !st.ok()) return st;
     rolled = true;
   }
+  return ok_status();
+}
+
+// Under write_mu_: rolls if needed, frames the records (into the tail cache
+// when it takes them) and writes them.
+status log::write_transaction(const std::string_view* payloads, size_t count,
+                              std::string_view commit_bits, uint64_t bytes, sequence_range& range,
+                              bool& rolled) {
+  if (auto st = roll_if_full(bytes, rolled); !st.ok()) return st;
   range.first = last_written_ + 1;
   range.last = last_written_ + count;
-  char* buffer = reserve_buffer(static_cast<size_t>(bytes));
+  auto size = static_cast<size_t>(bytes);
+  char* buffer = cache_->reserve(size, range.first, active_first_, active_size_);
+  if (buffer == nullptr) buffer = reserve_buffer(size);
   char* out = buffer;
   for (size_t i = 0; i < count; ++i) {
     bool commit = i + 1 == count || test_bit(commit_bits, i);
@@ -150,8 +225,15 @@ status log::write_transaction(const std::string_view* payloads, size_t count,
     out = encode_record(out, range.first + i, flags, payloads[i]);
   }
   assert(static_cast<uint64_t>(out - buffer) == bytes);
-  if (auto st = active_file_->append(buffer, static_cast<size_t>(bytes)); !st.ok())
-    return fail(std::move(st));
+  if (auto st = active_file_->append(buffer, size); !st.ok()) return fail(std::move(st));
+  cache_->commit(size, range.last);  // before the records can become durable
+  return written(bytes, range);
+}
+
+// Under write_mu_: the records of `range`, `bytes` bytes, are in the active
+// segment's file.
+status log::written(uint64_t bytes, const sequence_range& range) {
+  auto count = range.last - range.first + 1;
   active_size_ += bytes;
   last_written_ = range.last;
   catalog_->record_written(active_size_, last_written_);
@@ -260,7 +342,7 @@ result<cursor> log::read_from(uint64_t sequence) const {
   if (sequence == 0) return status{errc::invalid_argument, "read_from(0): sequences start at 1"};
   auto segment = catalog_->segment_for(sequence);  // checks retention and range
   if (!segment) return segment.error();
-  return cursor{catalog_, sequence, options_.cursor_chunk_bytes};
+  return cursor{catalog_, cache_, sequence, options_.cursor_chunk_bytes};
 }
 
 status log::close() {

@@ -32,6 +32,7 @@
 #include "wal/file_system.hpp"
 #include "wal/recovery.hpp"
 #include "wal/sync_policy.hpp"
+#include "wal/tail_cache.hpp"
 
 namespace walrus::wal {
 
@@ -52,6 +53,10 @@ struct options {
   bool enforce_retention_on_roll = true;          // apply the caps after every roll
   clock_function clock;                         // "now" for the age cap; default system_clock::now
   size_t cursor_chunk_bytes = size_t{1} << 20;  // one pread per chunk
+  // The newest records kept in memory for cursors (tail_cache.hpp): up to
+  // this many bytes, in chunks of tail_cache_chunk_bytes. 0: no cache.
+  size_t tail_cache_bytes = size_t{16} << 20;
+  size_t tail_cache_chunk_bytes = size_t{1} << 20;
 };
 
 struct sequence_range {
@@ -115,6 +120,16 @@ class log {
                                                            size_t count,
                                                            std::string_view commit_bits);
 
+  // Appends records framed elsewhere, as they are (a replica storing what
+  // its primary sent): the concatenation of `pieces` is `count` >= 1 whole
+  // records of type data with sequences last_sequence() + 1 on, the last of
+  // which commits. Their CRCs are the caller's to have checked (the applier
+  // verifies every record before storing it); the headers are checked here
+  // (errc::invalid_argument naming the record). Written with one write and
+  // durable as one unit, like append_transactions.
+  [[nodiscard]] result<sequence_range> append_encoded(const std::string_view* pieces,
+                                                      size_t piece_count, uint64_t count);
+
   // Syncs everything appended so far, under every policy (also `none`).
   [[nodiscard]] status sync();
 
@@ -177,6 +192,12 @@ class log {
   [[nodiscard]] status write_transaction(const std::string_view* payloads, size_t count,
                                          std::string_view commit_bits, uint64_t bytes,
                                          sequence_range& range, bool& rolled);
+  [[nodiscard]] status write_encoded(const std::string_view* pieces, size_t piece_count,
+                                     uint64_t count, uint64_t bytes, sequence_range& range,
+                                     bool& rolled);
+  [[nodiscard]] status roll_if_full(uint64_t bytes, bool& rolled);
+  [[nodiscard]] status written(uint64_t bytes, const sequence_range& range);
+  [[nodiscard]] result<sequence_range> finish_append(const sequence_range& range, bool rolled);
   [[nodiscard]] status roll();
   segment_entry activate(std::shared_ptr<file> created, uint64_t first);
   [[nodiscard]] status park_unsynced(std::shared_ptr<file> sealed);
@@ -202,6 +223,7 @@ class log {
   file_system& fs_;
   const recovery_report recovery_;
   std::shared_ptr<segment_catalog> catalog_;
+  std::shared_ptr<tail_cache> cache_;  // written under write_mu_, read by cursors
 
   // The write path; write_mu_ guards everything down to the buffer.
   mutable std::mutex write_mu_;

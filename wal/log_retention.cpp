@@ -107,6 +107,7 @@ status log::skip_locked(uint64_t next_sequence) {
   auto created = create_segment(fs_, options_.dir, next_sequence, true);
   if (!created) return fail(std::move(created).error());
   last_written_ = next_sequence - 1;
+  cache_->clear();
   catalog_->restart_at(activate(std::move(*created), next_sequence));
   return ok_status();
 }

@@ -31,10 +31,12 @@ status segment_reader::refill(size_t wanted) {
   assert(wanted > buffered());
   size_t kept = buffered();
   size_t capacity = std::max(chunk_bytes_, wanted);
-  if (capacity > capacity_) {
-    auto bigger = std::unique_ptr<char[]>(new char[capacity]);
-    if (kept > 0) std::memcpy(bigger.get(), buffer_.get() + buffer_pos_, kept);
-    buffer_ = std::move(bigger);
+  // A buffer someone still holds (records handed on without a copy) is
+  // left as it is.
+  if (capacity > capacity_ || buffer_.use_count() > 1) {
+    auto fresh = std::shared_ptr<char[]>(new char[capacity]);
+    if (kept > 0) std::memcpy(fresh.get(), buffer_.get() + buffer_pos_, kept);
+    buffer_ = std::move(fresh);
     capacity_ = capacity;
   } else if (kept > 0 && buffer_pos_ > 0) {
     std::memmove(buffer_.get(), buffer_.get() + buffer_pos_, kept);

@@ -3,7 +3,9 @@
 // are handed out as views into the chunk. Used by recovery (the whole file)
 // and by cursors (up to the size the catalog says is readable).
 //
-// Buffer bound: max(chunk_bytes, the largest record read so far).
+// Buffer bound: max(chunk_bytes, the largest record read so far), plus
+// buffers still held through buffer() (a refill never overwrites a held
+// buffer: it takes a new one).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +43,10 @@ class segment_reader {
   [[nodiscard]] result<step> next(record_view& out, bool allow_refill = true);
 
   // Where the next record starts (after a `record` step: after that record).
+  // The buffer the views handed out since the last refill point into;
+  // holding it keeps them valid after later refills.
+  std::shared_ptr<const void> buffer() const { return buffer_; }
+
   uint64_t offset() const { return offset_; }
   uint64_t limit() const { return limit_; }
   decode_outcome damage() const { return damage_; }
@@ -50,7 +56,7 @@ class segment_reader {
   size_t buffered() const { return buffer_end_ - buffer_pos_; }
 
   size_t chunk_bytes_;
-  std::unique_ptr<char[]> buffer_;
+  std::shared_ptr<char[]> buffer_;
   size_t capacity_ = 0;
   size_t buffer_pos_ = 0;  // buffer index of offset_
   size_t buffer_end_ = 0;  // bytes valid in buffer_

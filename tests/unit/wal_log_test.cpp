@@ -248,6 +248,69 @@ CAF_TEST(several transactions go in one append with their commit flags) {
   CAF_CHECK_EQUAL(wal->last_sequence(), 10u);
 }
 
+// Records framed as a primary's log frames them, sequences from `first`.
+std::string framed(uint64_t first, const std::vector<std::string>& payloads,
+                   const std::vector<bool>& commits) {
+  std::string out;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    auto at = out.size();
+    out.resize(at + encoded_record_bytes(payloads[i].size()));
+    encode_record(out.data() + at, first + i, make_flags(record_type::data, commits[i]),
+                  payloads[i]);
+  }
+  return out;
+}
+
+CAF_TEST(records framed elsewhere are appended byte for byte) {
+  auto wal = open();
+  CAF_REQUIRE(wal->append("local").ok());
+  auto a = framed(2, {"b", "c"}, {false, true});
+  auto b = framed(4, {"d", payload(5, 3000), "f"}, {false, false, true});
+  std::string_view pieces[] = {a, b};
+  auto range = wal->append_encoded(pieces, 2, 5);
+  CAF_REQUIRE(range.ok());
+  CAF_CHECK_EQUAL(range->first, 2u);
+  CAF_CHECK_EQUAL(range->last, 6u);
+  CAF_CHECK_EQUAL(wal->durable_sequence(), 6u);  // sync always
+  auto records = read_all(*wal, 1);
+  CAF_REQUIRE_EQUAL(records.size(), 6u);
+  CAF_CHECK_EQUAL(records[4].payload, payload(5, 3000));
+  CAF_CHECK(records[2].commit && !records[3].commit && records[5].commit);
+  auto file = fs.contents(join_path("/wal", segment_file_name(1)));
+  CAF_REQUIRE(file.ok());
+  CAF_CHECK_EQUAL(file->substr(file->size() - a.size() - b.size()), a + b);
+  CAF_CHECK(wal->append("after").ok());
+  CAF_CHECK_EQUAL(wal->last_sequence(), 7u);
+}
+
+CAF_TEST(records framed elsewhere that do not continue the log whole are refused) {
+  auto wal = open();
+  CAF_REQUIRE(wal->append("one").ok());
+  auto refused = [&](std::string bytes, uint64_t count, const std::string& why) {
+    std::string_view piece{bytes};
+    auto appended = wal->append_encoded(&piece, 1, count);
+    CAF_REQUIRE(!appended.ok());
+    CAF_CHECK(appended.error().code() == errc::invalid_argument);
+    CAF_CHECK_EQUAL(appended.error().message(), why);
+  };
+  refused(framed(3, {"x"}, {true}), 1, "records to append start at 3, the log continues at 2");
+  auto good = framed(2, {"x", "y"}, {false, true});
+  refused(good.substr(0, good.size() - 1), 2, "record 1 of 2 to append: payload cut short");
+  refused(good.substr(0, 10), 1, "record 0 of 1 to append: header cut short");
+  refused(framed(2, {"x", "y"}, {true, false}), 2,
+          "the last record of a batch of transactions must commit");
+  refused(framed(2, {"x"}, {true}) + framed(4, {"y"}, {true}), 2,
+          "record 1 of 2 to append: sequence out of order");
+  refused(good, 3, "append of 3 records found 2");
+  auto other = framed(2, {"x"}, {true});
+  other[8] = static_cast<char>(make_flags(record_type::invalid, true));
+  refused(other, 1, "record 0 of 1 to append: not data");
+  CAF_CHECK_EQUAL(wal->last_sequence(), 1u);
+  std::string_view piece{good};
+  CAF_CHECK(wal->append_encoded(&piece, 1, 2).ok());
+  CAF_CHECK_EQUAL(wal->last_sequence(), 3u);
+}
+
 CAF_TEST(invalid options are refused) {
   opts.segment_bytes = 100;
   auto opened = wal::log::open(opts);

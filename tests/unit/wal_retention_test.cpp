@@ -145,35 +145,41 @@ CAF_TEST(the age cap drops segments last written before the cap) {
 }
 
 CAF_TEST(a cursor keeps reading a dropped segment it opened and then fails cleanly) {
-  auto wal = open();
-  append_until(*wal, 100);
-  auto reader = wal->read_from(1);
-  CAF_REQUIRE(reader.ok());
-  std::vector<record_view> batch;
-  CAF_REQUIRE(reader->read(batch, 5).ok());
-  CAF_CHECK_EQUAL(batch.back().sequence, 5u);
-  // Retention removes the segment the cursor is reading and the next one.
-  auto dropped = wal->drop_before(37);
-  CAF_REQUIRE(dropped.ok());
-  CAF_REQUIRE_EQUAL(dropped->segments_removed, 2u);
-  CAF_CHECK(!fs.exists("/wal/00000000000000000001.wal"));
-  // The cursor still holds the first file and finishes it ...
-  uint64_t expected = 6;
-  status st;
-  while ((st = reader->read(batch, 5)).ok() && !batch.empty())
-    for (const auto& record : batch) {
-      CAF_CHECK_EQUAL(record.sequence, expected);
-      CAF_CHECK(record.payload == payload(expected));
-      ++expected;
-    }
-  CAF_CHECK_EQUAL(expected, 19u);
-  // ... and cannot enter the dropped second one.
-  CAF_REQUIRE(!st.ok());
-  CAF_CHECK(st.code() == errc::not_retained);
-  CAF_CHECK_EQUAL(st.message(), "sequence 19 is no longer retained; first retained is 37");
-  // The error is sticky.
-  auto again = reader->read(batch);
-  CAF_CHECK_EQUAL(again.message(), st.message());
+  // Once reading the segment file, once the tail cache's copy of it.
+  for (size_t cache_bytes : {size_t{0}, options{}.tail_cache_bytes}) {
+    opts.tail_cache_bytes = cache_bytes;
+    opts.dir = cache_bytes == 0 ? "/wal" : "/cached";
+    auto wal = open();
+    append_until(*wal, 100);
+    auto reader = wal->read_from(1);
+    CAF_REQUIRE(reader.ok());
+    std::vector<record_view> batch;
+    CAF_REQUIRE(reader->read(batch, 5).ok());
+    CAF_CHECK_EQUAL(batch.back().sequence, 5u);
+    // Retention removes the segment the cursor is reading and the next one.
+    auto dropped = wal->drop_before(37);
+    CAF_REQUIRE(dropped.ok());
+    CAF_REQUIRE_EQUAL(dropped->segments_removed, 2u);
+    CAF_CHECK(!fs.exists(opts.dir + "/00000000000000000001.wal"));
+    // The cursor still holds the first file (or, reading from the tail cache,
+    // its chunk) and finishes it ...
+    uint64_t expected = 6;
+    status st;
+    while ((st = reader->read(batch, 5)).ok() && !batch.empty())
+      for (const auto& record : batch) {
+        CAF_CHECK_EQUAL(record.sequence, expected);
+        CAF_CHECK(record.payload == payload(expected));
+        ++expected;
+      }
+    CAF_CHECK_EQUAL(expected, 19u);
+    // ... and cannot enter the dropped second one.
+    CAF_REQUIRE(!st.ok());
+    CAF_CHECK(st.code() == errc::not_retained);
+    CAF_CHECK_EQUAL(st.message(), "sequence 19 is no longer retained; first retained is 37");
+    // The error is sticky.
+    auto again = reader->read(batch);
+    CAF_CHECK_EQUAL(again.message(), st.message());
+  }
 }
 
 CAF_TEST(cursors stay safe while retention runs concurrently with appends) {
