@@ -5,29 +5,30 @@
 #include <array>
 #include <cassert>
 
+#include "actors/batch_records.hpp"
 #include "actors/durable_watch.hpp"
 #include "actors/replica_state.hpp"
-#include "base/crc32c.hpp"
 #include "caf/actor_cast.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
 #include "codec/codec.hpp"
-#include "codec/entries.hpp"
 #include "messages/error.hpp"
 
 namespace walrus {
 namespace {
 
-// A transaction arriving in fragments, copied until its LAST piece is in.
+// A transaction arriving in fragments, held until its LAST piece is in:
+// the records' views and the buffers they point into.
 struct pending_transaction {
-  uint64_t first_sequence = 0;
-  std::vector<std::string> entries;
+  std::vector<shared_bytes> buffers;
+  std::vector<wal::record_view> records;
   size_t bytes = 0;
 
-  uint64_t count() const { return entries.size(); }
+  uint64_t count() const { return records.size(); }
+  uint64_t first_sequence() const { return records.empty() ? 0 : records.front().sequence; }
   void clear() {
-    first_sequence = 0;
-    entries.clear();
+    buffers.clear();
+    records.clear();
     bytes = 0;
   }
 };
@@ -42,8 +43,12 @@ struct applier_state {
   uint64_t acked_durable = 0;
   pending_transaction pending;
   std::array<std::unique_ptr<codec::block_codec>, 3> codecs;  // by codec_id, made on demand
-  std::string plain;                                          // the decompressed entries
-  std::vector<codec::entry_view> views;
+  // The batch being applied: its records (decompressed if need be) and
+  // their views.
+  std::vector<shared_bytes> plain;
+  std::vector<std::string_view> plain_views;
+  std::vector<wal::record_view> records;
+  std::vector<std::string_view> pieces;  // what append_encoded writes
   transaction tx;
   std::unique_ptr<durable_watch::subscription> subscription;
   std::string last_error;
@@ -92,86 +97,79 @@ void send_nack(self_ptr self, uint64_t from, const status& why) {
   caf::anon_send(st.upstream, nack_atom_v, nack{from, why.code(), why.message()});
 }
 
-// Decompresses (unless uncompressed) and verifies `b`; st.views then point
-// into `b` or st.plain.
+// Decompresses (unless uncompressed) and verifies `b`; st.records then
+// point into st.plain.
 status verify(applier_state& st, const batch& b) {
   auto id = codec::codec_id_from_wire(b.codec);
   if (!id) return id.error();
-  std::string_view plain = b.entries;
-  if (*id != codec::codec_id::none || b.entries.size() > st.cfg.max_batch_bytes) {
+  st.plain.clear();
+  auto wire_bytes = b.records_bytes();
+  if (*id != codec::codec_id::none || wire_bytes > st.cfg.max_batch_bytes) {
     auto& codec = st.codecs[static_cast<size_t>(*id)];
     if (!codec) {
       auto made = codec::make_codec(*id);
       if (!made) return made.error();
       codec = std::move(*made);
     }
-    if (auto st2 =
-            codec->decompress(b.entries, b.uncompressed_size, st.cfg.max_batch_bytes, st.plain);
-        !st2.ok())
-      return st2;
-    plain = st.plain;
-  } else if (b.entries.size() != b.uncompressed_size) {
+    std::string joined;  // a compressed batch comes in one piece, from the wire or the batcher
+    for (const auto& piece : b.records) joined += piece.bytes;
+    std::string out;
+    if (auto done = codec->decompress(joined, b.uncompressed_size, st.cfg.max_batch_bytes, out);
+        !done.ok())
+      return done;
+    st.plain.push_back(shared_bytes::adopt(std::move(out)));
+  } else if (wire_bytes != b.uncompressed_size) {
     return status{errc::malformed_frame, "batch " + std::to_string(b.first_sequence) +
                                              " declares " + std::to_string(b.uncompressed_size) +
-                                             " bytes but holds " +
-                                             std::to_string(b.entries.size())};
+                                             " bytes but holds " + std::to_string(wire_bytes)};
+  } else {
+    st.plain = b.records;
   }
-  if (auto crc = crc32c::value(plain); crc != b.crc32c)
-    return status{errc::checksum_mismatch, "batch " + std::to_string(b.first_sequence) + ".." +
-                                               std::to_string(b.last_sequence) +
-                                               ": crc32c of the entries differs"};
-  auto count = b.last_sequence - b.first_sequence + 1;
-  if (auto parsed = codec::parse_entries(plain, b.commit_flags, count, st.views); !parsed.ok())
-    return parsed;
-  // Commit flags must agree with the fragment mark.
-  for (uint64_t i = 0; i < count; ++i) {
-    bool last = i + 1 == count;
-    bool commit = st.views[i].commit;
-    bool expected = b.part == fragment::first || b.part == fragment::middle ? false
-                    : b.part == fragment::last                              ? last
-                                                                            : commit;
-    if (commit != expected || (b.part == fragment::none && last && !commit))
-      return status{errc::malformed_frame, "batch " + std::to_string(b.first_sequence) +
-                                               ": commit flag of entry " + std::to_string(i) +
-                                               " contradicts its fragment mark"};
-  }
-  return status{};
+  st.plain_views.clear();
+  for (const auto& piece : st.plain) st.plain_views.push_back(piece.bytes);
+  return check_batch_records(b, st.plain_views, st.records);
 }
 
 // How many entries ahead store_and_apply gives the state machine a prefetch hint.
 constexpr size_t prefetch_distance = 4;
 
-// Writes whole transactions (entries[i] ends one when commits[i]) to the
-// replica's WAL with one write, skipping what the WAL already holds, then
-// applies each to the state machine beyond its applied sequence. Each sink
-// takes a transaction only past its own position: exactly once for each.
-status store_and_apply(applier_state& st, uint64_t first,
-                       const std::vector<std::string_view>& entries,
-                       const std::vector<bool>& commits) {
-  assert(!entries.empty() && entries.size() == commits.size() && commits.back());
-  uint64_t last = first + entries.size() - 1;
+// Writes the whole transactions records[from..] to the replica's WAL as
+// they are (one write), skipping what the WAL already holds, then applies
+// each to the state machine beyond its applied sequence. Each sink takes a
+// transaction only past its own position: exactly once for each.
+status store_and_apply(applier_state& st, const std::vector<wal::record_view>& records,
+                       size_t from) {
+  assert(from < records.size() && records.back().commit());
+  uint64_t first = records[from].sequence;
+  uint64_t last = records.back().sequence;
   auto& log = *st.cfg.log;
   if (last > log.last_sequence()) {
     uint64_t held = log.last_sequence() >= first ? log.last_sequence() - first + 1 : 0;
-    if (first + held != log.last_sequence() + 1 || (held > 0 && !commits[held - 1]))
+    if (first + held != log.last_sequence() + 1 || (held > 0 && !records[from + held - 1].commit()))
       return status{errc::sequence_gap,
                     "replica WAL ends at " + std::to_string(log.last_sequence()) +
                         " but the transaction to store starts at " + std::to_string(first + held)};
-    std::string bits((entries.size() - held + 7) / 8, '\0');
-    for (size_t i = held; i < entries.size(); ++i)
-      if (commits[i])
-        bits[(i - held) / 8] = static_cast<char>(bits[(i - held) / 8] | (1 << ((i - held) % 8)));
-    auto appended = log.append_transactions(entries.data() + held, entries.size() - held, bits);
+    // The records as they came, in runs that are contiguous in memory.
+    st.pieces.clear();
+    for (size_t i = from + held; i < records.size(); ++i) {
+      auto encoded = records[i].encoded();
+      if (!st.pieces.empty() && st.pieces.back().data() + st.pieces.back().size() == encoded.data())
+        st.pieces.back() = {st.pieces.back().data(), st.pieces.back().size() + encoded.size()};
+      else
+        st.pieces.push_back(encoded);
+    }
+    auto appended =
+        log.append_encoded(st.pieces.data(), st.pieces.size(), records.size() - from - held);
     if (!appended) return appended.error();
   }
   auto& tx = st.tx;
   tx.first_sequence = first;
   tx.entries.clear();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (i + prefetch_distance < entries.size())
-      st.cfg.machine->prefetch(entries[i + prefetch_distance]);
-    tx.entries.push_back(entries[i]);
-    if (!commits[i]) continue;
+  for (size_t i = from; i < records.size(); ++i) {
+    if (i + prefetch_distance < records.size())
+      st.cfg.machine->prefetch(records[i + prefetch_distance].payload);
+    tx.entries.push_back(records[i].payload);
+    if (!records[i].commit()) continue;
     if (tx.last_sequence() > st.cfg.machine->applied_sequence())
       if (auto applied = st.cfg.machine->apply(tx); !applied.ok()) return applied;
     tx.first_sequence = tx.last_sequence() + 1;
@@ -183,38 +181,23 @@ status store_and_apply(applier_state& st, uint64_t first,
 
 // Applies a verified batch; `skip` leading entries were received before.
 status apply_batch(applier_state& st, const batch& b, uint64_t skip) {
-  auto& views = st.views;
   if (b.part != fragment::none) {
-    if (b.part == fragment::first) {
-      st.pending.clear();
-      st.pending.first_sequence = b.first_sequence;
-    }
-    for (auto& v : views) {
-      st.pending.bytes += v.payload.size();
-      st.pending.entries.emplace_back(v.payload);
-    }
-    if (st.pending.bytes > st.cfg.max_transaction_bytes)
+    auto& pending = st.pending;
+    if (b.part == fragment::first) pending.clear();
+    pending.buffers.insert(pending.buffers.end(), st.plain.begin(), st.plain.end());
+    pending.records.insert(pending.records.end(), st.records.begin(), st.records.end());
+    pending.bytes += b.uncompressed_size;
+    if (pending.bytes > st.cfg.max_transaction_bytes)
       return status{errc::size_limit_exceeded,
-                    "transaction at " + std::to_string(st.pending.first_sequence) + " exceeds " +
+                    "transaction at " + std::to_string(pending.first_sequence()) + " exceeds " +
                         std::to_string(st.cfg.max_transaction_bytes) + " bytes"};
     if (b.part != fragment::last) return status{};
-    std::vector<std::string_view> entries(st.pending.entries.begin(), st.pending.entries.end());
-    std::vector<bool> commits(entries.size(), false);
-    commits.back() = true;
-    auto result = store_and_apply(st, st.pending.first_sequence, entries, commits);
-    st.pending.clear();
+    auto result = store_and_apply(st, pending.records, 0);
+    pending.clear();
     return result;
   }
-  std::vector<std::string_view> entries;
-  std::vector<bool> commits;
-  entries.reserve(views.size() - skip);
-  commits.reserve(views.size() - skip);
-  for (size_t i = skip; i < views.size(); ++i) {
-    entries.push_back(views[i].payload);
-    commits.push_back(views[i].commit);
-  }
-  if (entries.empty()) return status{};
-  return store_and_apply(st, b.first_sequence + skip, entries, commits);
+  if (skip >= st.records.size()) return status{};
+  return store_and_apply(st, st.records, skip);
 }
 
 void update_rate(applier_state& st) {

@@ -7,11 +7,10 @@
 #include <deque>
 #include <utility>
 
-#include "base/crc32c.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "codec/entries.hpp"
 #include "messages/error.hpp"
+#include "wal/format.hpp"
 
 namespace walrus {
 namespace {
@@ -22,27 +21,69 @@ struct in_flight {
   bool partial;  // sealed before it was full
 };
 
-// Entries received from the tailer and not yet sealed.
+// Records received from the tailer and not yet sealed, as the blocks'
+// slices (or what is left of one after a seal).
 struct open_batch {
   uint64_t first_sequence = 0;
   uint64_t count = 0;
-  std::string entries;
-  std::string commit_flags;
+  size_t bytes = 0;
+  std::vector<entry_block> pieces;
 
   bool empty() const { return count == 0; }
-  // Index + 1 of the last entry that ends a transaction, 0 if none.
-  uint64_t complete_prefix() const {
-    for (uint64_t i = count; i > 0; --i)
-      if (codec::commit_bit(commit_flags, i - 1)) return i;
-    return 0;
+
+  // Where a batch may end: after `count` records, `bytes` bytes.
+  struct cut {
+    uint64_t count = 0;  // 0: nowhere
+    size_t bytes = 0;
+  };
+  // After the last record that ends a transaction.
+  cut complete_prefix() const {
+    size_t before = bytes;
+    for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) {
+      before -= it->records.size();
+      if (it->last_commit != 0)
+        return {it->last_commit - first_sequence + 1, before + it->last_commit_end};
+    }
+    return {};
   }
-  // Index + 1 of the first entry that ends a transaction, 0 if none.
-  uint64_t first_commit() const {
-    for (uint64_t i = 0; i < count; ++i)
-      if (codec::commit_bit(commit_flags, i)) return i + 1;
-    return 0;
+  // After the first record that ends a transaction.
+  cut first_commit() const {
+    size_t before = 0;
+    for (const auto& piece : pieces) {
+      if (piece.first_commit != 0)
+        return {piece.first_commit - first_sequence + 1, before + piece.first_commit_end};
+      before += piece.records.size();
+    }
+    return {};
   }
+  cut all() const { return {count, bytes}; }
 };
+
+// The part of `piece` after its first `bytes` bytes, with its transaction
+// ends found again (the headers are walked: this happens only when a batch
+// ends inside a block).
+entry_block rest_of(const entry_block& piece, size_t bytes, uint64_t count) {
+  entry_block rest;
+  rest.first_sequence = piece.first_sequence + count;
+  rest.last_sequence = piece.last_sequence;
+  rest.records = piece.records.slice(bytes, piece.records.size() - bytes);
+  std::string_view left = rest.records.bytes;
+  for (size_t at = 0; at < left.size();) {
+    const char* header = left.data() + at;
+    auto length = wal::get_le<uint32_t>(header + 4);
+    bool commit = (static_cast<uint8_t>(header[8]) & wal::flag_commit) != 0;
+    auto sequence = wal::get_le<uint64_t>(header + 9);
+    at += wal::encoded_record_bytes(length);
+    if (!commit) continue;
+    if (rest.first_commit == 0) {
+      rest.first_commit = sequence;
+      rest.first_commit_end = static_cast<uint32_t>(at);
+    }
+    rest.last_commit = sequence;
+    rest.last_commit_end = static_cast<uint32_t>(at);
+  }
+  return rest;
+}
 
 struct batcher_state {
   batcher_config cfg;
@@ -93,24 +134,6 @@ void fail(self_ptr self, const status& st) {
   self->quit(to_error(st));
 }
 
-// Byte offset of entry `k` in `entries` (the first k entries' size).
-size_t offset_of(std::string_view entries, uint64_t k) {
-  size_t pos = 0;
-  for (uint64_t i = 0; i < k; ++i) {
-    uint64_t length = 0;
-    int shift = 0;
-    uint8_t byte;
-    do {
-      byte = static_cast<uint8_t>(entries[pos++]);
-      length |= static_cast<uint64_t>(byte & 0x7F) << shift;
-      shift += 7;
-    } while (byte & 0x80);
-    pos += length;
-  }
-  assert(pos <= entries.size());
-  return pos;
-}
-
 void arm_resend(self_ptr self) {
   auto& st = self->state;
   if (st.resend_armed) return;
@@ -120,62 +143,67 @@ void arm_resend(self_ptr self) {
   self->delayed_send(self, st.cfg.resend_timeout, caf::timeout_atom_v, ++st.resend_generation);
 }
 
-// Seals the first `k` entries of the open batch as one batch.
-void seal(self_ptr self, uint64_t k, fragment part) {
+// Seals the first `at.count` records of the open batch as one batch.
+void seal(self_ptr self, open_batch::cut at, fragment part) {
   auto& st = self->state;
   auto& open = st.open;
-  assert(k > 0 && k <= open.count);
-  auto bytes = k == open.count ? open.entries.size() : offset_of(open.entries, k);
-  std::string_view blob{open.entries.data(), bytes};
+  assert(at.count > 0 && at.count <= open.count && at.bytes <= open.bytes);
   batch b;
   b.first_sequence = open.first_sequence;
-  b.last_sequence = open.first_sequence + k - 1;
+  b.last_sequence = open.first_sequence + at.count - 1;
   b.codec = static_cast<uint8_t>(st.codec->id());
   b.part = part;
-  b.uncompressed_size = static_cast<uint32_t>(bytes);
-  b.crc32c = crc32c::value(blob);
+  b.uncompressed_size = static_cast<uint32_t>(at.bytes);
+  // The pieces through the cut go to the batch (a split one in part); the
+  // rest stays open.
+  std::vector<entry_block> rest;
+  size_t taken = 0;
+  for (auto& piece : open.pieces) {
+    auto size = piece.records.size();
+    if (taken >= at.bytes) {
+      rest.push_back(std::move(piece));
+    } else if (taken + size <= at.bytes) {
+      b.records.push_back(std::move(piece.records));
+    } else {
+      auto head = at.bytes - taken;
+      b.records.push_back(piece.records.slice(0, head));
+      rest.push_back(rest_of(piece, head, b.last_sequence + 1 - piece.first_sequence));
+    }
+    taken += size;
+  }
   if (st.codec->id() != codec::codec_id::none) {
-    if (auto compressed = st.codec->compress(blob, b.entries); !compressed.ok()) {
-      fail(self, compressed);
+    std::string_view plain = b.records.front().bytes;
+    if (b.records.size() > 1) {
+      st.scratch.clear();
+      for (auto& piece : b.records) st.scratch += piece.bytes;
+      plain = st.scratch;
+    }
+    std::string compressed;
+    if (auto done = st.codec->compress(plain, compressed); !done.ok()) {
+      fail(self, done);
       return;
     }
-  } else if (k == open.count) {
-    b.entries = std::move(open.entries);  // uncompressed: hand the bytes over, no copy
-  } else {
-    b.entries.assign(blob.data(), blob.size());
+    b.records = {shared_bytes::adopt(std::move(compressed))};
   }
-  b.commit_flags.assign(open.commit_flags.data(), (k + 7) / 8);
-  if (k % 8 != 0)
-    b.commit_flags.back() = static_cast<char>(b.commit_flags.back() & ((1 << (k % 8)) - 1));
   b.sent_at_us = wall_clock_us();
   ++st.sealed_batches;
-  st.sealed_bytes += bytes;
-  st.sealed_wire_bytes += b.entries.size();
-  bool partial = bytes < st.cfg.max_batch_bytes && k < st.cfg.max_batch_entries;
-  st.flight.push_back(in_flight{b.last_sequence, bytes, partial});
-  st.flight_bytes += bytes;
+  st.sealed_bytes += at.bytes;
+  st.sealed_wire_bytes += b.records_bytes();
+  bool partial = at.bytes < st.cfg.max_batch_bytes && at.count < st.cfg.max_batch_entries;
+  st.flight.push_back(in_flight{b.last_sequence, at.bytes, partial});
+  st.flight_bytes += at.bytes;
   if (part == fragment::first || part == fragment::middle) {
     ++st.fragment_batches;
-    st.fragment_bytes += bytes;
+    st.fragment_bytes += at.bytes;
   } else {
     st.fragment_batches = 0;
     st.fragment_bytes = 0;
   }
   self->send(st.sink, std::move(b));
-  // The rest becomes the new open batch.
-  open_batch rest;
-  rest.first_sequence = open.first_sequence + k;
-  if (k < open.count) {
-    rest.entries.assign(open.entries, bytes);
-    for (uint64_t i = k; i < open.count; i += 8) {
-      uint8_t v = 0;
-      for (uint64_t j = 0; j < 8 && i + j < open.count; ++j)
-        if (codec::commit_bit(open.commit_flags, i + j)) v |= static_cast<uint8_t>(1u << j);
-      rest.commit_flags.push_back(static_cast<char>(v));
-    }
-    rest.count = open.count - k;
-  }
-  open = std::move(rest);
+  open.first_sequence += at.count;
+  open.count -= at.count;
+  open.bytes -= at.bytes;
+  open.pieces = std::move(rest);
   if (open.empty()) st.linger_due = false;
   arm_resend(self);
 }
@@ -201,23 +229,22 @@ void try_seal(self_ptr self, bool flush) {
   auto& st = self->state;
   while (!st.open.empty() && st.flight.size() - st.fragment_batches < st.cfg.window_batches) {
     auto& open = st.open;
-    bool full =
-        open.entries.size() >= st.cfg.max_batch_bytes || open.count >= st.cfg.max_batch_entries;
+    bool full = open.bytes >= st.cfg.max_batch_bytes || open.count >= st.cfg.max_batch_entries;
     if (!full && !flush) return;
     if (st.fragmenting) {
-      if (auto k = open.first_commit(); k > 0) {
+      if (auto at = open.first_commit(); at.count > 0) {
         st.fragmenting = false;
-        seal(self, k, fragment::last);
+        seal(self, at, fragment::last);
       } else if (full) {
-        seal(self, open.count, fragment::middle);
+        seal(self, open.all(), fragment::middle);
       } else {
         return;
       }
-    } else if (auto k = open.complete_prefix(); k > 0) {
-      seal(self, k, fragment::none);
-    } else if (open.entries.size() >= st.cfg.max_batch_bytes) {
+    } else if (auto at = open.complete_prefix(); at.count > 0) {
+      seal(self, at, fragment::none);
+    } else if (open.bytes >= st.cfg.max_batch_bytes) {
       st.fragmenting = true;  // one transaction larger than a batch
-      seal(self, open.count, fragment::first);
+      seal(self, open.all(), fragment::first);
     } else {
       return;  // an incomplete transaction waits for the rest
     }
@@ -228,7 +255,7 @@ void try_seal(self_ptr self, bool flush) {
 void send_demand(self_ptr self) {
   auto& st = self->state;
   assert(st.fragment_bytes <= st.flight_bytes && st.fragment_batches <= st.flight.size());
-  size_t used = st.flight_bytes - st.fragment_bytes + st.open.entries.size() + st.demanded;
+  size_t used = st.flight_bytes - st.fragment_bytes + st.open.bytes + st.demanded;
   if (used >= st.cfg.window_bytes ||
       st.flight.size() - st.fragment_batches >= st.cfg.window_batches)
     return;
@@ -263,29 +290,23 @@ void rewind(self_ptr self, uint64_t from) {
 void on_block(self_ptr self, entry_block& block) {
   auto& st = self->state;
   if (!st.ready) return;
-  if (block.entries.empty() && !block.caught_up) {  // the tailer's rewind marker (tailer.hpp)
+  if (block.records.empty() && !block.caught_up) {  // the tailer's rewind marker (tailer.hpp)
     if (block.last_sequence == st.rewinds) st.rewinding = false;
     return;
   }
   if (st.rewinding) return;  // read before the tailer saw the latest rewind
-  if (!block.entries.empty()) {
+  bool caught_up = block.caught_up;
+  if (!block.records.empty()) {
     assert(block.first_sequence == st.next_sequence);
-    auto n = block.last_sequence - block.first_sequence + 1;
-    st.demanded -= std::min(st.demanded, block.entries.size());  // before the bytes move
-    if (st.open.empty()) {  // take the block's bytes over: no copy
-      st.open.first_sequence = block.first_sequence;
-      st.open.entries = std::move(block.entries);
-      st.open.commit_flags = std::move(block.commit_flags);
-    } else {
-      assert(st.open.first_sequence + st.open.count == block.first_sequence);
-      codec::append_entries(st.open.entries, st.open.commit_flags, st.open.count, block.entries,
-                            block.commit_flags, n);
-    }
-    st.open.count += n;
+    assert(st.open.first_sequence + st.open.count == block.first_sequence);
+    st.demanded -= std::min(st.demanded, block.records.size());
+    st.open.count += block.last_sequence - block.first_sequence + 1;
+    st.open.bytes += block.records.size();
     st.next_sequence = block.last_sequence + 1;
+    st.open.pieces.push_back(std::move(block));
   }
   // An empty block only says the tailer ran dry.
-  st.tailer_idle = block.caught_up;
+  st.tailer_idle = caught_up;
   try_seal(self, flush_due(st));
   if (!st.open.empty() && st.tailer_idle && st.cfg.linger.count() > 0 && !st.linger_armed) {
     st.linger_armed = true;

@@ -7,7 +7,6 @@
 #include "caf/actor_cast.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/typed_event_based_actor.hpp"
-#include "codec/entries.hpp"
 #include "messages/error.hpp"
 
 namespace walrus {
@@ -17,63 +16,83 @@ struct tailer_state {
   tailer_config cfg;
   std::optional<wal::cursor> cursor;  // set by the first rewind
   batcher_actor downstream;           // who granted the credit
-  uint64_t credit = 0;                // entry bytes the downstream will take
+  uint64_t credit = 0;                // record bytes the downstream will take
   uint64_t rewinds = 0;               // rewinds from the current downstream
   std::unique_ptr<durable_watch::subscription> subscription;
+  // The last cursor read: records [next_record, records.size()) are not
+  // yet in a block; `owner` keeps their bytes.
   std::vector<wal::record_view> records;
-  double average_entry_bytes = 128;        // sizes cursor reads so blocks end near their target
-  double average_transaction_bytes = 128;  // sizes blocks' buffers
-  size_t open_transaction_bytes = 0;       // of the transaction read so far
+  size_t next_record = 0;
+  std::shared_ptr<const void> owner;
+  double average_record_bytes = 128;  // sizes cursor reads so blocks end near their target
   static inline const char* name = "walrus.tailer";
 };
 
 using self_ptr = tailer_actor::stateful_pointer<tailer_state>;
 
-// Reads one block of at most about `target` bytes, ending at a transaction
-// boundary unless one transaction alone passes `hard_limit`. Sets `dry` when
-// the cursor had nothing more.
+// Reads one block of about `target` bytes of records, ending at a
+// transaction boundary unless one transaction alone passes `hard_limit`, or
+// where the next record lies in another buffer (a block is one slice of one
+// buffer). Sets `dry` when the cursor had nothing more.
 status read_block(tailer_state& st, size_t target, size_t hard_limit, entry_block& block,
                   bool& dry) {
   auto& cursor = *st.cursor;
-  block.first_sequence = cursor.next_sequence();
-  codec::entries_writer writer{block.entries, block.commit_flags};
-  // One allocation for the usual block, which ends at the first transaction
-  // boundary past `target`: growing by doubling would copy the bytes again
-  // and touch fresh pages each time (16 KiB entries: a fifth of the CPU).
-  block.entries.reserve(
-      std::min(hard_limit, target + 2 * static_cast<size_t>(st.average_transaction_bytes) + 64));
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  std::shared_ptr<const void> owner;  // of the block's bytes
+  uint64_t count = 0;
   bool at_boundary = true;
-  while (block.entries.size() < hard_limit) {
-    size_t want = 1;
-    if (block.entries.size() < target) {
-      auto remaining = static_cast<double>(target - block.entries.size());
-      want =
-          std::clamp<size_t>(static_cast<size_t>(remaining / st.average_entry_bytes) + 1, 1, 1024);
-    } else if (at_boundary) {
-      break;
-    }
-    if (auto read = cursor.read(st.records, want); !read.ok()) return read;
-    if (st.records.empty()) {
-      dry = true;
-      break;
-    }
-    size_t bytes = 0;
-    for (auto& r : st.records) {
-      writer.add(r.payload, r.commit());
-      bytes += r.payload.size();
-      st.open_transaction_bytes += r.payload.size() + 5;  // + its length, at most 5 bytes
-      at_boundary = r.commit();
-      if (at_boundary) {
-        st.average_transaction_bytes = 0.8 * st.average_transaction_bytes +
-                                       0.2 * static_cast<double>(st.open_transaction_bytes);
-        st.open_transaction_bytes = 0;
+  for (;;) {
+    auto bytes = static_cast<size_t>(end - begin);
+    if (bytes >= hard_limit || (bytes >= target && at_boundary && count > 0)) break;
+    if (st.next_record == st.records.size()) {
+      auto remaining = static_cast<double>(target > bytes ? target - bytes : 1);
+      auto want =
+          std::clamp<size_t>(static_cast<size_t>(remaining / st.average_record_bytes) + 1, 1, 1024);
+      if (auto read = cursor.read(st.records, want); !read.ok()) return read;
+      st.next_record = 0;
+      st.owner = cursor.owner();
+      if (st.records.empty()) {
+        dry = true;
+        break;
       }
+      size_t read_bytes = 0;
+      for (auto& r : st.records) read_bytes += r.encoded().size();
+      st.average_record_bytes =
+          0.8 * st.average_record_bytes + 0.2 * static_cast<double>(read_bytes) / st.records.size();
     }
-    st.average_entry_bytes =
-        0.8 * st.average_entry_bytes +
-        0.2 * std::max(1.0, static_cast<double>(bytes) / static_cast<double>(st.records.size()));
+    const auto& r = st.records[st.next_record];
+    // Another buffer (even one that happens to start where this one ends):
+    // the next block starts there.
+    if (count > 0 && (r.frame != end || st.owner != owner)) break;
+    uint64_t expected = count > 0 ? block.first_sequence + count : r.sequence;
+    if (r.sequence != expected || r.type() != static_cast<uint8_t>(wal::record_type::data))
+      return status{errc::corruption,
+                    "sequence " + std::to_string(r.sequence) + ": the log holds a record of type " +
+                        std::to_string(r.type()) + " that this version cannot replicate"};
+    if (count == 0) {
+      begin = r.frame;
+      owner = st.owner;
+      block.first_sequence = r.sequence;
+    }
+    end = r.frame + r.encoded().size();
+    ++count;
+    ++st.next_record;
+    at_boundary = r.commit();
+    if (at_boundary) {
+      auto through = static_cast<uint32_t>(end - begin);
+      if (block.first_commit == 0) {
+        block.first_commit = r.sequence;
+        block.first_commit_end = through;
+      }
+      block.last_commit = r.sequence;
+      block.last_commit_end = through;
+    }
   }
-  block.last_sequence = block.first_sequence + writer.count() - 1;
+  if (count == 0) return status{};
+  block.last_sequence = block.first_sequence + count - 1;
+  block.records =
+      shared_bytes{std::move(owner), std::string_view{begin, static_cast<size_t>(end - begin)}};
   return status{};
 }
 
@@ -90,7 +109,7 @@ void pump(self_ptr self) {
       self->quit(to_error(read));
       return;
     }
-    if (block.entries.empty()) {
+    if (block.records.empty()) {
       // Nothing now: arm, then look again, so an append between the two is
       // either seen here or wakes us.
       st.subscription->arm();
@@ -102,7 +121,7 @@ void pump(self_ptr self) {
       return;
     }
     block.caught_up = dry;
-    st.credit -= std::min<uint64_t>(st.credit, block.entries.size());
+    st.credit -= std::min<uint64_t>(st.credit, block.records.size());
     self->send(st.downstream, std::move(block));
     if (dry) {
       st.subscription->arm();
@@ -139,6 +158,9 @@ tailer_actor::behavior_type tailer(self_ptr self, tailer_config cfg) {
           return;
         }
         s.cursor.emplace(std::move(*cursor));
+        s.records.clear();
+        s.next_record = 0;
+        s.owner.reset();
         // The rewind marker: what follows answers this rewind. Blocks sent
         // before it may start at `from` too, so their first sequence alone
         // cannot tell the batcher they are stale.

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "actors/auth.hpp"
+#include "wal/format.hpp"
 
 namespace walrus::wire_format {
 
@@ -20,15 +21,14 @@ std::string num(uint64_t value) {
   return std::to_string(value);
 }
 
-// A Batch with every field of `in` but the entries and the commit flags
-// (the large ones, which the callers move or copy as each needs).
+// A Batch with every field of `in` but the records (the large field,
+// which the callers copy as each needs).
 wire::Batch batch_head(const batch& in) {
   wire::Batch out;
   out.set_first_sequence(in.first_sequence);
   out.set_last_sequence(in.last_sequence);
   out.set_codec(static_cast<wire::Codec>(in.codec));
   out.set_uncompressed_size(in.uncompressed_size);
-  out.set_crc32c(in.crc32c);
   out.set_fragment(static_cast<wire::Fragment>(in.part));
   out.set_sent_at_us(in.sent_at_us);
   return out;
@@ -69,10 +69,6 @@ std::string hex_prefix(std::string_view bytes, size_t max_bytes) {
 bool is_walrus_code(uint32_t code) noexcept {
   if (code == 0 || code > std::numeric_limits<uint8_t>::max()) return false;
   return std::string_view{to_string(static_cast<errc>(code))} != "unknown_error";
-}
-
-uint64_t commit_flags_bytes(uint64_t entries) noexcept {
-  return entries / 8 + (entries % 8 != 0 ? 1 : 0);
 }
 
 std::string batch_name(uint64_t first, uint64_t last) {
@@ -148,17 +144,16 @@ status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
   constexpr uint8_t length_delimited = 2;  // protobuf wire type of messages and bytes
   constexpr auto batch_tag =
       static_cast<uint8_t>(wire::Frame::kBatchFieldNumber << 3 | length_delimited);
-  constexpr auto entries_tag =
-      static_cast<uint8_t>(wire::Batch::kEntriesFieldNumber << 3 | length_delimited);
-  static_assert(wire::Frame::kBatchFieldNumber < 16 && wire::Batch::kEntriesFieldNumber < 16,
+  constexpr auto records_tag =
+      static_cast<uint8_t>(wire::Batch::kRecordsFieldNumber << 3 | length_delimited);
+  static_assert(wire::Frame::kBatchFieldNumber < 16 && wire::Batch::kRecordsFieldNumber < 16,
                 "one-byte tags");
   assert(in.first_sequence >= 1 && in.first_sequence <= in.last_sequence);
-  // Everything but the entries, serialized by protobuf (small).
+  // Everything but the records, serialized by protobuf (small).
   auto head = batch_head(in);
-  head.set_commit_flags(in.commit_flags);
-  uint64_t entries_bytes = in.entries.size();
+  uint64_t records_bytes = in.records_bytes();
   uint64_t batch_bytes =
-      head.ByteSizeLong() + 1 + CodedOutputStream::VarintSize64(entries_bytes) + entries_bytes;
+      head.ByteSizeLong() + 1 + CodedOutputStream::VarintSize64(records_bytes) + records_bytes;
   uint64_t body_bytes = 1 + CodedOutputStream::VarintSize64(batch_bytes) + batch_bytes;
   if (body_bytes > encoder.max_frame_bytes())
     return {errc::frame_too_large, "Batch frame of " + num(body_bytes) +
@@ -177,10 +172,11 @@ status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
   out.resize(head_at + head.GetCachedSize());
   head.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + head_at));
   at = prefix;
-  *at++ = entries_tag;
-  at = CodedOutputStream::WriteVarint64ToArray(entries_bytes, at);
+  *at++ = records_tag;
+  at = CodedOutputStream::WriteVarint64ToArray(records_bytes, at);
   out.insert(out.end(), prefix, at);
-  out.insert(out.end(), in.entries.begin(), in.entries.end());
+  for (const auto& piece : in.records)
+    out.insert(out.end(), piece.bytes.begin(), piece.bytes.end());
   assert(out.size() == size_before + codec::frame_header_bytes + body_bytes);
   return ok_status();
 }
@@ -248,14 +244,12 @@ status check_session_frame(const wire::Frame& frame, peer_role sender) {
 
 // -- conversions ----------------------------------------------------------------
 
-wire::Batch to_wire(batch&& in) {
+wire::Batch to_wire(const batch& in) {
   assert(in.first_sequence >= 1 && in.first_sequence <= in.last_sequence);
-  assert(in.commit_flags.size() == commit_flags_bytes(in.last_sequence - in.first_sequence + 1));
   auto out = batch_head(in);
-  out.set_entries(std::move(in.entries));
-  out.set_commit_flags(std::move(in.commit_flags));
-  in.entries.clear();  // moved-from strings are unspecified; make them empty
-  in.commit_flags.clear();
+  auto& records = *out.mutable_records();
+  records.reserve(in.records_bytes());
+  for (const auto& piece : in.records) records += piece.bytes;
   return out;
 }
 
@@ -308,17 +302,11 @@ result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
     return status{errc::size_limit_exceeded,
                   name + ": uncompressed_size " + num(in.uncompressed_size()) +
                       " exceeds the limit of " + num(limits.max_uncompressed_bytes) + " bytes"};
-  // Every entry takes at least one byte (its length) of the blob.
-  auto entries = last - first + 1;
-  if (entries > in.uncompressed_size())
-    return status{errc::malformed_frame, name + ": " + num(entries) +
-                                             " entries cannot fit in an entries blob of " +
+  // Every record takes at least its header.
+  auto records = last - first + 1;
+  if (records > in.uncompressed_size() / wal::record_header_bytes)
+    return status{errc::malformed_frame, name + ": " + num(records) + " records cannot fit in " +
                                              num(in.uncompressed_size()) + " bytes"};
-  if (in.commit_flags().size() != commit_flags_bytes(entries))
-    return status{errc::malformed_frame, name + ": commit_flags has " +
-                                             num(in.commit_flags().size()) + " bytes, expected " +
-                                             num(commit_flags_bytes(entries)) + " for " +
-                                             num(entries) + " entries"};
   auto part = static_cast<int>(in.fragment());
   if (part < static_cast<int>(fragment::none) || part > static_cast<int>(fragment::last))
     return status{errc::malformed_frame, name + ": fragment " + std::to_string(part) +
@@ -329,9 +317,7 @@ result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
   out.codec = static_cast<uint8_t>(*id);
   out.part = static_cast<fragment>(part);
   out.uncompressed_size = in.uncompressed_size();
-  out.crc32c = in.crc32c();
-  out.entries = std::move(*in.mutable_entries());
-  out.commit_flags = std::move(*in.mutable_commit_flags());
+  out.records = {shared_bytes::adopt(std::move(*in.mutable_records()))};
   out.sent_at_us = in.sent_at_us();
   return out;
 }
@@ -360,9 +346,9 @@ status from_wire(const wire::Error& in) {
                    std::string(utf8_prefix(in.message(), max_error_message_bytes)));
 }
 
-wire::Frame make_frame(batch&& in) {
+wire::Frame make_frame(const batch& in) {
   wire::Frame frame;
-  *frame.mutable_batch() = to_wire(std::move(in));
+  *frame.mutable_batch() = to_wire(in);
   return frame;
 }
 

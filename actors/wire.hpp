@@ -27,7 +27,9 @@
 
 namespace walrus::wire_format {
 
-constexpr uint32_t protocol_version = 1;
+// 2: a Batch carries WAL records as the primary's log frames them (1 sent
+// an entries blob with a separate CRC32C and commit bitmap).
+constexpr uint32_t protocol_version = 2;
 
 // docs/protocol.md §1: the frame limit a side may announce.
 constexpr uint32_t min_max_frame_bytes = 1024 * 1024;
@@ -64,11 +66,11 @@ const char* frame_name(const wire::Frame& frame) noexcept;
                                   std::string& out);
 
 // Appends the Batch frame of `in` (length + Frame{batch}) to `out`, a
-// broker's write buffer, copying the entries once. encode_frame would copy
-// them into its output and the broker again into its buffer: two of the
-// primary's copies per byte at 16 KiB entries. The body is a valid Frame
-// whose Batch carries `entries` (field 6) after its other fields, which a
-// protobuf parser accepts like any field order. Errors as encode_frame.
+// broker's write buffer, copying the records once. encode_frame would copy
+// them into its output and the broker again into its buffer. The body is a
+// valid Frame whose Batch carries `records` (field 6) after its other
+// fields, which a protobuf parser accepts like any field order. Errors as
+// encode_frame.
 [[nodiscard]] status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
                                         std::vector<char>& out);
 
@@ -100,9 +102,9 @@ struct batch_limits {
   uint32_t max_uncompressed_bytes = 0;
 };
 
-// Moves the entries and commit_flags strings (no copy of the data).
-// Precondition (asserted): a well-formed batch from the batcher.
-wire::Batch to_wire(batch&& in);
+// Copies the records into the message (tests; the primary's broker uses
+// append_batch_frame). Precondition (asserted): a well-formed batch.
+wire::Batch to_wire(const batch& in);
 wire::Ack to_wire(const ack& in);
 wire::Nack to_wire(const nack& in);
 wire::Heartbeat to_wire(const heartbeat& in);
@@ -110,11 +112,11 @@ wire::Heartbeat to_wire(const heartbeat& in);
 wire::Error to_wire(const status& error);
 
 // Checks a received Batch (before any decompression; the applier verifies
-// size, CRC32C, entries and commit flags against `fragment` in the order of
-// §4) and moves its strings out of `in`. Errors, each naming the batch range:
-// * errc::malformed_frame: first_sequence 0, last < first, more entries than
-//   uncompressed_size bytes could hold, commit_flags not ceil(n/8) bytes, a
-//   fragment value outside NONE..LAST;
+// size and records in the order of §4, check_batch_records) and takes its
+// records over without copying them. Errors, each naming the batch range:
+// * errc::malformed_frame: first_sequence 0, last < first, more records
+//   than uncompressed_size bytes could hold, a fragment value outside
+//   NONE..LAST;
 // * errc::unsupported_codec: an unknown codec id or not the session's codec;
 // * errc::size_limit_exceeded: uncompressed_size above limits.
 [[nodiscard]] result<batch> from_wire(wire::Batch&& in, const batch_limits& limits);
@@ -130,7 +132,7 @@ heartbeat from_wire(const wire::Heartbeat& in);
 [[nodiscard]] status from_wire(const wire::Error& in);
 
 // One-body Frames, ready for encode_frame.
-wire::Frame make_frame(batch&& in);
+wire::Frame make_frame(const batch& in);
 wire::Frame make_frame(const ack& in);
 wire::Frame make_frame(const nack& in);
 wire::Frame make_frame(const heartbeat& in);

@@ -7,13 +7,38 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "base/errc.hpp"
+#include "base/shared_bytes.hpp"
+#include "caf/error.hpp"
+#include "caf/meta/load_callback.hpp"
 #include "caf/meta/type_name.hpp"
 #include "caf/timespan.hpp"
 
 namespace walrus {
+
+// shared_bytes travel by reference inside a process; serialised (a remote
+// actor, a test's round trip) they are their bytes, and load into a buffer
+// of their own.
+template <class Inspector>
+typename std::enable_if<Inspector::reads_state, typename Inspector::result_type>::type inspect(
+    Inspector& f, shared_bytes& x) {
+  std::string bytes{x.bytes};
+  return f(bytes);
+}
+
+template <class Inspector>
+typename std::enable_if<Inspector::writes_state, typename Inspector::result_type>::type inspect(
+    Inspector& f, shared_bytes& x) {
+  std::string bytes;
+  auto adopt = caf::meta::load_callback([&]() -> caf::error {
+    x = shared_bytes::adopt(std::move(bytes));
+    return caf::none;
+  });
+  return f(bytes, adopt);
+}
 
 // How far a replica has taken an entry. Ordered: applied implies durable
 // implies received.
@@ -25,15 +50,20 @@ const char* to_string(ack_level level) noexcept;
 // (mirrors wire::Fragment).
 enum class fragment : uint8_t { none = 0, first = 1, middle = 2, last = 3 };
 
-// Consecutive entries read from the primary's WAL: the unit from tailer to
-// batcher. `entries` holds one varint length + payload per entry
-// (docs/protocol.md, "entries blob"); `commit_flags` has bit i set when entry
-// first_sequence + i ends a transaction. An empty block has first == 0.
+// Consecutive WAL records read from the primary's log: the unit from tailer
+// to batcher. `records` holds records first_sequence..last_sequence framed
+// exactly as in the log (docs/wal-format.md §1), shared with the tail cache
+// or the cursor's read buffer, not copied. The first and the last record
+// that end a transaction are named (0: none), with the bytes of `records`
+// through each. An empty block has first == 0.
 struct entry_block {
   uint64_t first_sequence = 0;
   uint64_t last_sequence = 0;
-  std::string entries;
-  std::string commit_flags;
+  shared_bytes records;
+  uint64_t first_commit = 0;
+  uint32_t first_commit_end = 0;
+  uint64_t last_commit = 0;
+  uint32_t last_commit_end = 0;
   // True when the tailer had nothing more to read: a batcher with linger 0
   // seals what it holds.
   bool caught_up = false;
@@ -41,27 +71,35 @@ struct entry_block {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, entry_block& x) {
-  return f(caf::meta::type_name("entry_block"), x.first_sequence, x.last_sequence, x.entries,
-           x.commit_flags, x.caught_up);
+  return f(caf::meta::type_name("entry_block"), x.first_sequence, x.last_sequence, x.records,
+           x.first_commit, x.first_commit_end, x.last_commit, x.last_commit_end, x.caught_up);
 }
 
 // A sealed batch: batcher -> transport -> applier (mirrors wire::Batch).
+// The concatenation of `records` is the Batch's records field: the WAL
+// records first..last, compressed with `codec` (then in one piece). An
+// uncompressed batch shares its pieces with the primary's log buffers.
 struct batch {
   uint64_t first_sequence = 0;
   uint64_t last_sequence = 0;
   uint8_t codec = 0;  // codec::codec_id
   fragment part = fragment::none;
-  uint32_t uncompressed_size = 0;
-  uint32_t crc32c = 0;       // of the uncompressed entries blob
-  std::string entries;       // compressed with `codec`
-  std::string commit_flags;  // one bit per entry, see entry_block
-  uint64_t sent_at_us = 0;   // primary clock
+  uint32_t uncompressed_size = 0;  // bytes of the records before compression
+  std::vector<shared_bytes> records;
+  uint64_t sent_at_us = 0;  // primary clock
+
+  // Bytes of the records field (after compression).
+  size_t records_bytes() const {
+    size_t sum = 0;
+    for (const auto& piece : records) sum += piece.size();
+    return sum;
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {
   return f(caf::meta::type_name("batch"), x.first_sequence, x.last_sequence, x.codec, x.part,
-           x.uncompressed_size, x.crc32c, x.entries, x.commit_flags, x.sent_at_us);
+           x.uncompressed_size, x.records, x.sent_at_us);
 }
 
 // Replica progress, the only source of credit upstream (mirrors wire::Ack).

@@ -17,8 +17,8 @@
 #include "actors/wire.hpp"
 #include "base/crc32c.hpp"
 #include "codec/codec.hpp"
-#include "codec/entries.hpp"
 #include "codec/frame.hpp"
+#include "tests/support/records.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/memory_file_system.hpp"
@@ -69,7 +69,7 @@ uint8_t codec_bits(codec::codec_id id) {
 wire::Frame hello() {
   wire::Frame f;
   auto* h = f.mutable_hello();
-  h->set_protocol_version(1);
+  h->set_protocol_version(wire_format::protocol_version);
   h->set_cluster_id("fuzz-cluster");
   h->set_replica_id("fuzz-replica");
   h->set_epoch(7);
@@ -84,7 +84,7 @@ wire::Frame hello() {
 wire::Frame welcome(wire::Codec codec) {
   wire::Frame f;
   auto* w = f.mutable_welcome();
-  w->set_protocol_version(1);
+  w->set_protocol_version(wire_format::protocol_version);
   w->set_cluster_id("fuzz-cluster");
   w->set_primary_id("fuzz-primary");
   w->set_epoch(7);
@@ -97,17 +97,18 @@ wire::Frame welcome(wire::Codec codec) {
   return f;
 }
 
-// A batch of `count` entries from `first`, whole transactions of two
-// entries each (the last one may stand alone), compressed with `id`.
+// A batch of `count` records from `first`, whole transactions of two
+// records each (the last one may stand alone), compressed with `id`.
 wire::Frame batch(codec::codec_id id, uint64_t first, uint64_t count,
                   wire::Fragment part = wire::FRAGMENT_NONE) {
-  std::string blob, flags;
-  codec::entries_writer writer{blob, flags};
+  std::vector<std::string> payloads;
+  std::vector<bool> commits;
   for (uint64_t i = 0; i < count; ++i) {
-    bool commit = part == wire::FRAGMENT_NONE ? (i % 2 == 1 || i + 1 == count)
-                                              : part == wire::FRAGMENT_LAST && i + 1 == count;
-    writer.add("entry-" + std::to_string(first + i) + std::string(i % 5, 'x'), commit);
+    commits.push_back(part == wire::FRAGMENT_NONE ? (i % 2 == 1 || i + 1 == count)
+                                                  : part == wire::FRAGMENT_LAST && i + 1 == count);
+    payloads.push_back("entry-" + std::to_string(first + i) + std::string(i % 5, 'x'));
   }
+  auto blob = testing::framed_records(first, payloads, commits);
   auto codec = codec::make_codec(id, 1);
   std::string packed;
   if (!codec || !(*codec)->compress(blob, packed).ok()) std::exit(1);
@@ -117,9 +118,7 @@ wire::Frame batch(codec::codec_id id, uint64_t first, uint64_t count,
   b->set_last_sequence(first + count - 1);
   b->set_codec(static_cast<wire::Codec>(id));
   b->set_uncompressed_size(static_cast<uint32_t>(blob.size()));
-  b->set_crc32c(crc32c::value(blob));
-  b->set_entries(packed);
-  b->set_commit_flags(flags);
+  b->set_records(packed);
   b->set_fragment(part);
   b->set_sent_at_us(1700000000000000);
   return f;

@@ -19,7 +19,9 @@
 // * every error is a walrus status with a code the contract names, and its
 //   Error frame fits the 64 KiB handshake limit;
 // * a decoded Frame re-encodes to a frame that decodes to the same Frame;
-// * a Batch that passes from_wire is well formed and survives to_wire;
+// * a Batch that passes from_wire is well formed and survives to_wire; its
+//   records, once decompressed, pass check_batch_records only as exactly
+//   the batch's records;
 // * the ack validator never accepts an ack beyond what was sent or going
 //   back, and leaves its state alone when it refuses;
 // * a handshake that finished or failed refuses every further frame;
@@ -32,10 +34,9 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/batch_records.hpp"
 #include "actors/wire.hpp"
-#include "base/crc32c.hpp"
 #include "codec/codec.hpp"
-#include "codec/entries.hpp"
 #include "codec/frame.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
@@ -124,7 +125,7 @@ struct peer_model {
   wf::batch_limits limits;
   std::unique_ptr<codec::block_codec> codecs[3];
   std::string plain;
-  std::vector<codec::entry_view> views;
+  std::vector<wal::record_view> records;
 };
 
 void check_primary_session(const wf::primary_session& s) {
@@ -222,22 +223,31 @@ void verify_like_applier(peer_model& m, const batch& b) {
     WALRUS_FUZZ_CHECK(made.ok());
     codec = std::move(*made);
   }
-  auto st =
-      codec->decompress(b.entries, b.uncompressed_size, m.limits.max_uncompressed_bytes, m.plain);
+  WALRUS_FUZZ_CHECK(b.records.size() == 1);
+  auto st = codec->decompress(b.records[0].bytes, b.uncompressed_size,
+                              m.limits.max_uncompressed_bytes, m.plain);
   if (!st.ok()) {
     check_refusal(st, {errc::decompression_failed, errc::size_limit_exceeded});
     WALRUS_FUZZ_CHECK(m.plain.empty());
     return;
   }
   WALRUS_FUZZ_CHECK(m.plain.size() == b.uncompressed_size);
-  if (crc32c::value(m.plain) != b.crc32c) return;  // a nack; nothing else to check
+  auto checked = check_batch_records(b, {std::string_view{m.plain}}, m.records);
+  if (!checked.ok())
+    return check_refusal(checked, {errc::malformed_frame, errc::checksum_mismatch});
+  // Accepted: exactly the batch's records, one after the other, covering
+  // every byte, and the last one committing unless more fragments follow.
   auto count = b.last_sequence - b.first_sequence + 1;
-  auto parsed = codec::parse_entries(m.plain, b.commit_flags, count, m.views);
-  if (!parsed.ok()) return check_refusal(parsed, {errc::malformed_frame});
-  WALRUS_FUZZ_CHECK(m.views.size() == count);
+  WALRUS_FUZZ_CHECK(m.records.size() == count);
   size_t bytes = 0;
-  for (auto& v : m.views) bytes += v.payload.size();
-  WALRUS_FUZZ_CHECK(bytes <= m.plain.size());
+  for (size_t i = 0; i < m.records.size(); ++i) {
+    WALRUS_FUZZ_CHECK(m.records[i].sequence == b.first_sequence + i);
+    WALRUS_FUZZ_CHECK(m.records[i].frame == m.plain.data() + bytes);
+    bytes += m.records[i].encoded().size();
+  }
+  WALRUS_FUZZ_CHECK(bytes == m.plain.size());
+  bool more = b.part == fragment::first || b.part == fragment::middle;
+  WALRUS_FUZZ_CHECK(m.records.back().commit() != more);
 }
 
 void on_batch(peer_model& m, const wire::Batch& in) {
@@ -249,18 +259,16 @@ void on_batch(peer_model& m, const wire::Batch& in) {
   auto count = b->last_sequence - b->first_sequence + 1;
   WALRUS_FUZZ_CHECK(b->first_sequence >= 1 && b->first_sequence <= b->last_sequence);
   WALRUS_FUZZ_CHECK(b->uncompressed_size <= m.limits.max_uncompressed_bytes);
-  WALRUS_FUZZ_CHECK(count <= b->uncompressed_size);
-  WALRUS_FUZZ_CHECK(b->commit_flags.size() == (count + 7) / 8);
+  WALRUS_FUZZ_CHECK(count <= b->uncompressed_size / wal::record_header_bytes);
   WALRUS_FUZZ_CHECK(b->codec == static_cast<uint8_t>(m.limits.codec));
   verify_like_applier(m, *b);
   m.validator.note_sent(b->last_sequence);  // as the primary that sent it would
   // to_wire and back: the same batch.
   auto first = b->first_sequence, last = b->last_sequence;
-  auto entries = b->entries, flags = b->commit_flags;
-  auto again = wf::from_wire(wf::to_wire(std::move(*b)), m.limits);
+  auto again = wf::from_wire(wf::to_wire(*b), m.limits);
   WALRUS_FUZZ_CHECK(again.ok());
   WALRUS_FUZZ_CHECK(again->first_sequence == first && again->last_sequence == last);
-  WALRUS_FUZZ_CHECK(again->entries == entries && again->commit_flags == flags);
+  WALRUS_FUZZ_CHECK(again->records.size() == 1 && again->records[0].bytes == b->records[0].bytes);
 }
 
 void on_ack(peer_model& m, const wire::Ack& in) {

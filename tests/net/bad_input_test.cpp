@@ -17,11 +17,10 @@
 #include <thread>
 
 #include "actors/wire.hpp"
-#include "base/crc32c.hpp"
 #include "codec/codec.hpp"
-#include "codec/entries.hpp"
 #include "tests/support/frame_socket.hpp"
 #include "tests/support/net_cluster.hpp"
+#include "tests/support/records.hpp"
 
 using namespace walrus;
 using namespace walrus::testing;
@@ -36,7 +35,8 @@ std::string framed(const wire::Frame& frame) {
   return out + body;
 }
 
-wire::Frame hello(const std::string& replica_id, uint64_t start_sequence, uint32_t version = 1) {
+wire::Frame hello(const std::string& replica_id, uint64_t start_sequence,
+                  uint32_t version = wire_format::protocol_version) {
   wire::Frame f;
   auto* h = f.mutable_hello();
   h->set_protocol_version(version);
@@ -154,25 +154,30 @@ std::string entry_payload(uint64_t sequence) {
   return "fake-primary-entry-" + std::to_string(sequence);
 }
 
-// A Batch of entries first..first+3 in transactions of two, zstd-compressed,
-// with a correct size and CRC.
-wire::Frame good_batch(uint64_t first) {
-  std::string blob, flags;
-  codec::entries_writer writer{blob, flags};
-  for (uint64_t i = 0; i < entries_per_batch; ++i) writer.add(entry_payload(first + i), i % 2 == 1);
+// A Batch of records first..first+3 in transactions of two, zstd-compressed;
+// with `damaged`, one payload byte of its second record is flipped (its
+// CRC no longer matches).
+wire::Frame good_batch(uint64_t first, bool damaged = false) {
+  std::vector<std::string> payloads;
+  std::vector<bool> commits;
+  for (uint64_t i = 0; i < entries_per_batch; ++i) {
+    payloads.push_back(entry_payload(first + i));
+    commits.push_back(i % 2 == 1);
+  }
+  auto records = testing::framed_records(first, payloads, commits);
+  if (damaged)
+    records[wal::encoded_record_bytes(payloads[0].size()) + wal::record_header_bytes] ^= 1;
   auto zstd = codec::make_codec(codec::codec_id::zstd, 1);
   CAF_REQUIRE(zstd.ok());
   std::string packed;
-  CAF_REQUIRE((*zstd)->compress(blob, packed).ok());
+  CAF_REQUIRE((*zstd)->compress(records, packed).ok());
   wire::Frame f;
   auto* b = f.mutable_batch();
   b->set_first_sequence(first);
   b->set_last_sequence(first + entries_per_batch - 1);
   b->set_codec(wire::CODEC_ZSTD);
-  b->set_uncompressed_size(static_cast<uint32_t>(blob.size()));
-  b->set_crc32c(crc32c::value(blob));
-  b->set_entries(packed);
-  b->set_commit_flags(flags);
+  b->set_uncompressed_size(static_cast<uint32_t>(records.size()));
+  b->set_records(packed);
   b->set_fragment(wire::FRAGMENT_NONE);
   return f;
 }
@@ -192,7 +197,7 @@ std::string zstd_stream_of_128k() {
 wire::Frame welcome_for(uint64_t start_sequence) {
   wire::Frame f;
   auto* w = f.mutable_welcome();
-  w->set_protocol_version(1);
+  w->set_protocol_version(wire_format::protocol_version);
   w->set_cluster_id("test-cluster");
   w->set_primary_id("fake-primary");
   w->set_epoch(1);
@@ -234,17 +239,17 @@ CAF_TEST(bad input before the handshake gets an error frame and a closed connect
     CAF_CHECK(r.error_frame);
     CAF_CHECK_EQUAL(r.code, errc::unknown_frame);
     CAF_CHECK_EQUAL(
-        r.message, "Frame of 2 bytes sets no body known to protocol version 1 (unknown fields 13)");
+        r.message, "Frame of 2 bytes sets no body known to protocol version 2 (unknown fields 13)");
   }
-  // A Hello of protocol version 2.
+  // A Hello of protocol version 1 (entries blobs, not WAL records).
   {
     auto s = frame_socket::connect(port);
-    CAF_REQUIRE(s.send_frame(hello("raw-version", 1, 2)));
+    CAF_REQUIRE(s.send_frame(hello("raw-version", 1, 1)));
     auto r = refusal_of(s);
     CAF_CHECK(r.closed);
     CAF_CHECK(r.error_frame);
     CAF_CHECK_EQUAL(r.code, errc::version_mismatch);
-    CAF_CHECK_EQUAL(r.message, "protocol version 2 is not supported; this primary speaks 1");
+    CAF_CHECK_EQUAL(r.message, "protocol version 1 is not supported; this primary speaks 2");
   }
   CAF_REQUIRE(writer.stop());
   check_good_replica_unharmed();
@@ -386,16 +391,14 @@ CAF_TEST(a replica refuses corrupt and oversized batches and keeps its wal at th
   CAF_REQUIRE(ack_of(4).has_value());
   stays_at(4);
 
-  // A batch whose CRC does not match its entries: a Nack asking for it again.
-  auto corrupt = good_batch(5);
-  corrupt.mutable_batch()->set_crc32c(corrupt.batch().crc32c() ^ 1);
-  CAF_REQUIRE(link.send_frame(corrupt));
+  // A batch with a record whose CRC does not match: a Nack asking for it again.
+  CAF_REQUIRE(link.send_frame(good_batch(5, true)));
   auto nack = next_refusal();
   CAF_REQUIRE(nack.has_value());
   CAF_REQUIRE(nack->has_nack());
   CAF_CHECK_EQUAL(nack->nack().from_sequence(), 5u);
   CAF_CHECK_EQUAL(nack->nack().code(), static_cast<uint32_t>(errc::checksum_mismatch));
-  CAF_CHECK_EQUAL(nack->nack().reason(), "batch 5..8: crc32c of the entries differs");
+  CAF_CHECK_EQUAL(nack->nack().reason(), "batch 5..8: record 6: crc32c differs");
   stays_at(4);
   CAF_REQUIRE(link.send_frame(good_batch(5)));  // the resend
   CAF_REQUIRE(ack_of(8).has_value());
@@ -423,7 +426,7 @@ CAF_TEST(a replica refuses corrupt and oversized batches and keeps its wal at th
   // decodes to 128 KiB: refused once it passes 4 KiB.
   auto stream_bomb = good_batch(13);
   stream_bomb.mutable_batch()->set_uncompressed_size(4096);
-  stream_bomb.mutable_batch()->set_entries(zstd_stream_of_128k());
+  stream_bomb.mutable_batch()->set_records(zstd_stream_of_128k());
   CAF_REQUIRE(link.send_frame(stream_bomb));
   nack = next_refusal();
   CAF_REQUIRE(nack.has_value());

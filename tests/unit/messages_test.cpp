@@ -54,13 +54,15 @@ struct fixture {
 CAF_TEST_FIXTURE_SCOPE(messages_tests, fixture)
 
 CAF_TEST(every registered message type survives serialisation) {
-  check_round_trip(entry_block{7, 9,
-                               std::string("\x01"
-                                           "a\x01"
-                                           "b\x00",
-                                           5),
-                               "\x06", true});
-  check_round_trip(batch{1, 3, 2, fragment::middle, 300, 0xDEADBEEF, "zstd bytes", "\x05", 99});
+  check_round_trip(
+      entry_block{7, 9, shared_bytes::adopt("three framed records"), 8, 12, 9, 20, true});
+  check_round_trip(batch{1,
+                         3,
+                         2,
+                         fragment::middle,
+                         300,
+                         {shared_bytes::adopt("zstd "), shared_bytes::adopt("bytes")},
+                         99});
   check_round_trip(ack{10, 9, 8, 1234});
   check_round_trip(nack{42, errc::sequence_gap, "expected 42, got 50"});
   check_round_trip(wait_request{100, 2, ack_level::applied, caf::timespan{1500ms}});

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/records.hpp"
 #include "tests/support/wal_fixture.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
@@ -248,24 +249,11 @@ CAF_TEST(several transactions go in one append with their commit flags) {
   CAF_CHECK_EQUAL(wal->last_sequence(), 10u);
 }
 
-// Records framed as a primary's log frames them, sequences from `first`.
-std::string framed(uint64_t first, const std::vector<std::string>& payloads,
-                   const std::vector<bool>& commits) {
-  std::string out;
-  for (size_t i = 0; i < payloads.size(); ++i) {
-    auto at = out.size();
-    out.resize(at + encoded_record_bytes(payloads[i].size()));
-    encode_record(out.data() + at, first + i, make_flags(record_type::data, commits[i]),
-                  payloads[i]);
-  }
-  return out;
-}
-
 CAF_TEST(records framed elsewhere are appended byte for byte) {
   auto wal = open();
   CAF_REQUIRE(wal->append("local").ok());
-  auto a = framed(2, {"b", "c"}, {false, true});
-  auto b = framed(4, {"d", payload(5, 3000), "f"}, {false, false, true});
+  auto a = testing::framed_records(2, {"b", "c"}, {false, true});
+  auto b = testing::framed_records(4, {"d", payload(5, 3000), "f"}, {false, false, true});
   std::string_view pieces[] = {a, b};
   auto range = wal->append_encoded(pieces, 2, 5);
   CAF_REQUIRE(range.ok());
@@ -293,16 +281,17 @@ CAF_TEST(records framed elsewhere that do not continue the log whole are refused
     CAF_CHECK(appended.error().code() == errc::invalid_argument);
     CAF_CHECK_EQUAL(appended.error().message(), why);
   };
-  refused(framed(3, {"x"}, {true}), 1, "records to append start at 3, the log continues at 2");
-  auto good = framed(2, {"x", "y"}, {false, true});
+  refused(testing::framed_records(3, {"x"}, {true}), 1,
+          "records to append start at 3, the log continues at 2");
+  auto good = testing::framed_records(2, {"x", "y"}, {false, true});
   refused(good.substr(0, good.size() - 1), 2, "record 1 of 2 to append: payload cut short");
   refused(good.substr(0, 10), 1, "record 0 of 1 to append: header cut short");
-  refused(framed(2, {"x", "y"}, {true, false}), 2,
+  refused(testing::framed_records(2, {"x", "y"}, {true, false}), 2,
           "the last record of a batch of transactions must commit");
-  refused(framed(2, {"x"}, {true}) + framed(4, {"y"}, {true}), 2,
+  refused(testing::framed_records(2, {"x"}, {true}) + testing::framed_records(4, {"y"}, {true}), 2,
           "record 1 of 2 to append: sequence out of order");
   refused(good, 3, "append of 3 records found 2");
-  auto other = framed(2, {"x"}, {true});
+  auto other = testing::framed_records(2, {"x"}, {true});
   other[8] = static_cast<char>(make_flags(record_type::invalid, true));
   refused(other, 1, "record 0 of 1 to append: not data");
   CAF_CHECK_EQUAL(wal->last_sequence(), 1u);

@@ -12,8 +12,8 @@
 #include "actors/auth.hpp"
 #include "actors/read_sizer.hpp"
 #include "actors/wire.hpp"
-#include "codec/entries.hpp"
 #include "codec/frame.hpp"
+#include "tests/support/records.hpp"
 
 using namespace walrus;
 using namespace walrus::wire_format;
@@ -90,18 +90,25 @@ std::string body_of(const wire::Frame& frame) {
   return body;
 }
 
-// A batch of `n` entries (the last one commits) as the batcher seals it.
+// A batch of `n` records (one transaction), in two pieces as the batcher
+// may seal it.
 batch sample_batch(uint64_t first, uint64_t n, size_t payload_bytes = 10) {
   batch out;
-  codec::entries_writer writer{out.entries, out.commit_flags};
-  for (uint64_t i = 0; i < n; ++i)
-    writer.add(std::string(payload_bytes, static_cast<char>('a' + i % 26)), i + 1 == n);
+  auto records = testing::framed_transaction(first, n, payload_bytes);
+  auto half = wal::encoded_record_bytes(payload_bytes) * (n / 2);
+  out.records = {shared_bytes::adopt(records.substr(0, half)),
+                 shared_bytes::adopt(records.substr(half))};
   out.first_sequence = first;
   out.last_sequence = first + n - 1;
   out.codec = static_cast<uint8_t>(codec_id::none);
-  out.uncompressed_size = static_cast<uint32_t>(out.entries.size());
-  out.crc32c = 0x1a2b3c4d;
+  out.uncompressed_size = static_cast<uint32_t>(records.size());
   out.sent_at_us = 1700000000000000;
+  return out;
+}
+
+std::string records_of(const batch& b) {
+  std::string out;
+  for (const auto& piece : b.records) out += piece.bytes;
   return out;
 }
 
@@ -111,7 +118,7 @@ const batch_limits none_limits{codec_id::none, uncompressed_limit(codec::default
 std::vector<wire::Frame> one_of_each() {
   std::vector<wire::Frame> frames(12);
   auto& hello = *frames[0].mutable_hello();
-  hello.set_protocol_version(1);
+  hello.set_protocol_version(protocol_version);
   hello.set_cluster_id("cluster-a");
   hello.set_replica_id("replica-1");
   hello.set_epoch(3);
@@ -123,7 +130,7 @@ std::vector<wire::Frame> one_of_each() {
   frames[1].mutable_challenge()->set_server_nonce(std::string(16, '\x02'));
   frames[2].mutable_auth_response()->set_proof(std::string(32, '\x03'));
   auto& welcome = *frames[3].mutable_welcome();
-  welcome.set_protocol_version(1);
+  welcome.set_protocol_version(protocol_version);
   welcome.set_cluster_id("cluster-a");
   welcome.set_primary_id("primary-1");
   welcome.set_epoch(3);
@@ -271,12 +278,12 @@ CAF_TEST(a frame with no body is unknown and names the fields it did carry) {
   auto st = decode_frame("", frame);
   CAF_CHECK_EQUAL(code_of(st), "unknown_frame");
   CAF_CHECK_EQUAL(st.message(),
-                  "Frame of 0 bytes sets no body known to protocol version 1 (no fields at all)");
+                  "Frame of 0 bytes sets no body known to protocol version 2 (no fields at all)");
   // Field 13, varint 1: what a body type added by a newer version looks like.
   st = decode_frame(std::string{"\x68\x01", 2}, frame);
   CAF_CHECK_EQUAL(code_of(st), "unknown_frame");
   CAF_CHECK_EQUAL(st.message(),
-                  "Frame of 2 bytes sets no body known to protocol version 1 (unknown fields 13)");
+                  "Frame of 2 bytes sets no body known to protocol version 2 (unknown fields 13)");
   CAF_CHECK(frame.body_case() == wire::Frame::BODY_NOT_SET);
 }
 
@@ -303,40 +310,34 @@ CAF_TEST(session frames must come from the side that sends them) {
 
 // -- conversions ----------------------------------------------------------------
 
-CAF_TEST(a batch crosses to the wire and back without copying its entries) {
+CAF_TEST(a batch crosses to the wire and back and its records are taken over without a copy) {
   auto original = sample_batch(101, 200, 100);
   original.codec = static_cast<uint8_t>(codec_id::zstd);
   original.part = fragment::last;
-  auto expected = original;
-  const char* entries_data = original.entries.data();
-  auto frame = make_frame(std::move(original));
-  CAF_CHECK(original.entries.empty());
-  CAF_CHECK(original.commit_flags.empty());
-  CAF_CHECK(frame.batch().entries().data() == entries_data);
+  auto frame = make_frame(original);
+  CAF_CHECK_EQUAL(frame.batch().records(), records_of(original));
+  const char* records_data = frame.batch().records().data();
   auto back = from_wire(std::move(*frame.mutable_batch()),
                         batch_limits{codec_id::zstd, max_uncompressed_bytes});
   CAF_REQUIRE(back.ok());
-  CAF_CHECK(back->entries.data() == entries_data);
-  CAF_CHECK_EQUAL(back->first_sequence, expected.first_sequence);
-  CAF_CHECK_EQUAL(back->last_sequence, expected.last_sequence);
-  CAF_CHECK_EQUAL(back->codec, expected.codec);
+  CAF_REQUIRE_EQUAL(back->records.size(), 1u);
+  CAF_CHECK(back->records[0].bytes.data() == records_data);
+  CAF_CHECK_EQUAL(back->first_sequence, original.first_sequence);
+  CAF_CHECK_EQUAL(back->last_sequence, original.last_sequence);
+  CAF_CHECK_EQUAL(back->codec, original.codec);
   CAF_CHECK(back->part == fragment::last);
-  CAF_CHECK_EQUAL(back->uncompressed_size, expected.uncompressed_size);
-  CAF_CHECK_EQUAL(back->crc32c, expected.crc32c);
-  CAF_CHECK_EQUAL(back->entries, expected.entries);
-  CAF_CHECK_EQUAL(back->commit_flags, expected.commit_flags);
-  CAF_CHECK_EQUAL(back->sent_at_us, expected.sent_at_us);
+  CAF_CHECK_EQUAL(back->uncompressed_size, original.uncompressed_size);
+  CAF_CHECK_EQUAL(records_of(*back), records_of(original));
+  CAF_CHECK_EQUAL(back->sent_at_us, original.sent_at_us);
 }
 
 CAF_TEST(a batch survives the full wire path) {
   auto original = sample_batch(7, 9);
-  auto expected = original;
-  auto frames = decode_all(encode_all({make_frame(std::move(original))}), 5);
+  auto frames = decode_all(encode_all({make_frame(original)}), 5);
   CAF_REQUIRE_EQUAL(frames.size(), 1u);
   auto back = from_wire(std::move(*frames[0].mutable_batch()), none_limits);
   CAF_REQUIRE(back.ok());
-  CAF_CHECK_EQUAL(back->entries, expected.entries);
-  CAF_CHECK_EQUAL(back->commit_flags, expected.commit_flags);
+  CAF_CHECK_EQUAL(records_of(*back), records_of(original));
   CAF_CHECK_EQUAL(back->last_sequence, 15u);
 }
 
@@ -349,7 +350,7 @@ CAF_TEST(a batch frame appended in place parses as the frame protobuf would writ
       std::vector<char> out{'x', 'y'};
       CAF_REQUIRE(append_batch_frame(original, encoder, out).ok());
       CAF_CHECK_EQUAL(std::string(out.data(), 2), "xy");
-      auto expected = make_frame(batch{original});
+      auto expected = make_frame(original);
       // One frame, its length right, its body the same message.
       CAF_REQUIRE_EQUAL(codec::read_frame_length(out.data() + 2),
                         out.size() - 2 - codec::frame_header_bytes);
@@ -363,7 +364,7 @@ CAF_TEST(a batch frame appended in place parses as the frame protobuf would writ
 
 CAF_TEST(a batch frame above the peer limit is refused and the buffer left alone) {
   auto original = sample_batch(1, 100, 700);  // about 70 KB
-  auto body_bytes = make_frame(batch{original}).ByteSizeLong();
+  auto body_bytes = make_frame(original).ByteSizeLong();
   codec::frame_encoder small{codec::handshake_max_frame_bytes};
   std::vector<char> out{'k'};
   auto st = append_batch_frame(original, small, out);
@@ -394,10 +395,6 @@ CAF_TEST(received batches with contradicting fields are malformed) {
   res = receive_batch([](wire::Batch& b) { b.set_last_sequence(100); });
   CAF_CHECK_EQUAL(code_of(res), "malformed_frame");
   CAF_CHECK_EQUAL(message_of(res), "batch 101..100: last_sequence is below first_sequence");
-  res = receive_batch([](wire::Batch& b) { b.set_commit_flags(std::string(3, '\0')); });
-  CAF_CHECK_EQUAL(code_of(res), "malformed_frame");
-  CAF_CHECK_EQUAL(message_of(res),
-                  "batch 101..110: commit_flags has 3 bytes, expected 2 for 10 entries");
   res = receive_batch([](wire::Batch& b) { b.set_fragment(static_cast<wire::Fragment>(4)); });
   CAF_CHECK_EQUAL(code_of(res), "malformed_frame");
   CAF_CHECK_EQUAL(message_of(res), "batch 101..110: fragment 4 is not NONE, FIRST, MIDDLE or LAST");
@@ -405,20 +402,20 @@ CAF_TEST(received batches with contradicting fields are malformed) {
   CAF_CHECK_EQUAL(code_of(res), "malformed_frame");
 }
 
-CAF_TEST(an entry count that could not fit the blob is malformed) {
-  // 2^64 - 1 entries would overflow any loop over the commit flags.
+CAF_TEST(a record count that could not fit the records is malformed) {
+  // 2^64 - 1 records would overflow any loop over them.
   auto res = receive_batch([](wire::Batch& b) {
     b.set_first_sequence(1);
     b.set_last_sequence(UINT64_MAX);
   });
   CAF_CHECK_EQUAL(code_of(res), "malformed_frame");
   CAF_CHECK_EQUAL(message_of(res),
-                  "batch 1..18446744073709551615: 18446744073709551615 entries "
-                  "cannot fit in an entries blob of 110 bytes");
-  // Each entry takes at least its one-byte length: 10 entries need 10 bytes.
-  res = receive_batch([](wire::Batch& b) { b.set_uncompressed_size(9); });
+                  "batch 1..18446744073709551615: 18446744073709551615 records "
+                  "cannot fit in 270 bytes");
+  // Each record takes at least its 17-byte header: 10 records need 170 bytes.
+  res = receive_batch([](wire::Batch& b) { b.set_uncompressed_size(169); });
   CAF_CHECK_EQUAL(code_of(res), "malformed_frame");
-  res = receive_batch([](wire::Batch& b) { b.set_uncompressed_size(10); });
+  res = receive_batch([](wire::Batch& b) { b.set_uncompressed_size(170); });
   CAF_CHECK(res.ok());
 }
 
@@ -790,7 +787,7 @@ CAF_TEST(a welcome with a forged proof is refused) {
     CAF_REQUIRE(replica.on_frame(transmit(challenge)).ok());
     wire::Frame welcome;
     auto& w = *welcome.mutable_welcome();
-    w.set_protocol_version(1);
+    w.set_protocol_version(protocol_version);
     w.set_cluster_id("cluster-a");
     w.set_codec(wire::CODEC_NONE);
     w.set_max_frame_bytes(codec::default_max_frame_bytes);
@@ -812,10 +809,10 @@ CAF_TEST(a primary that speaks another version names both) {
   replica_handshake replica{replica_config()};
   auto hello = replica.make_hello(101);
   CAF_REQUIRE(hello.ok());
-  hello->mutable_hello()->set_protocol_version(2);
+  hello->mutable_hello()->set_protocol_version(1);
   auto res = primary.on_frame(transmit(*hello), 50, 500);
   CAF_CHECK_EQUAL(code_of(res), "version_mismatch");
-  CAF_CHECK_EQUAL(message_of(res), "protocol version 2 is not supported; this primary speaks 1");
+  CAF_CHECK_EQUAL(message_of(res), "protocol version 1 is not supported; this primary speaks 2");
   // The replica's side of the same check.
   replica_handshake replica2{replica_config()};
   CAF_REQUIRE(replica2.make_hello(101).ok());
@@ -823,10 +820,10 @@ CAF_TEST(a primary that speaks another version names both) {
   auto welcome =
       primary2.on_frame(transmit(*replica_handshake{replica_config()}.make_hello(101)), 50, 500);
   CAF_REQUIRE(welcome.ok());
-  welcome->reply.mutable_welcome()->set_protocol_version(2);
+  welcome->reply.mutable_welcome()->set_protocol_version(3);
   auto refused = replica2.on_frame(transmit(welcome->reply));
   CAF_CHECK_EQUAL(code_of(refused), "version_mismatch");
-  CAF_CHECK_EQUAL(message_of(refused), "primary speaks protocol version 2; this replica speaks 1");
+  CAF_CHECK_EQUAL(message_of(refused), "primary speaks protocol version 3; this replica speaks 2");
 }
 
 CAF_TEST(a replica of another cluster is refused naming both clusters) {
