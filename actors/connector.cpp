@@ -1,6 +1,6 @@
 #include "actors/connector.hpp"
 
-#include "actors/read_sizer.hpp"
+#include "actors/frame_buffers.hpp"
 #include "actors/socket_options.hpp"
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
@@ -24,9 +24,12 @@ struct connector_state {
   connector_config cfg;
   applier_actor applier;
   std::optional<io::connection_handle> hdl;
-  std::optional<codec::frame_decoder> decoder;
+  // Frames are read with reads of exact sizes (header, then body), each
+  // body into a buffer of its own that a Batch takes to the applier.
+  std::optional<codec::frame_reader> reader;
+  std::shared_ptr<frame_buffers> buffers = std::make_shared<frame_buffers>();
+  std::vector<char> header;  // the header reads' buffer while a body is read
   std::optional<codec::frame_encoder> encoder;
-  read_sizer reads{min_read_bytes, max_read_bytes};  // reset per connection
   std::unique_ptr<wire_format::replica_handshake> handshake;
   std::optional<wire_format::replica_session> session;
   uint32_t failures = 0;    // consecutive, for the backoff
@@ -98,12 +101,11 @@ void dial(self_ptr self, uint64_t start) {
     return;
   }
   st.hdl = *hdl;
-  st.decoder.emplace(codec::handshake_max_frame_bytes);
+  st.reader.emplace(codec::handshake_max_frame_bytes);
   st.encoder.emplace(codec::handshake_max_frame_bytes);
   st.handshake = std::make_unique<wire_format::replica_handshake>(st.cfg.handshake);
   st.last_heard = st.last_sent = self->clock().now();
-  st.reads = read_sizer{min_read_bytes, max_read_bytes};
-  self->configure_read(*hdl, io::receive_policy::at_most(st.reads.size()));
+  self->configure_read(*hdl, io::receive_policy::exactly(st.reader->next_read()));
   send_without_delay(self, *hdl);
   auto hello = st.handshake->make_hello(start);
   if (!hello) return drop_link(self, hello.error(), false);
@@ -119,7 +121,7 @@ void on_handshake_frame(self_ptr self, const wire::Frame& frame) {
   if (!step->session) return;
   st.session = std::move(step->session);
   st.encoder->set_max_frame_bytes(st.session->send_max_frame_bytes);
-  st.decoder->set_max_frame_bytes(st.session->receive_max_frame_bytes);
+  st.reader->set_max_frame_bytes(st.session->receive_max_frame_bytes);
   st.failures = 0;
   st.last_error.clear();
   st.snapshot_expected = st.session->snapshot_follows;
@@ -230,26 +232,47 @@ void on_session_frame(self_ptr self, wire::Frame& frame) {
   }
 }
 
-void on_data(self_ptr self, const io::new_data_msg& msg) {
+// One whole frame body, read into `body`.
+void on_frame(self_ptr self, std::vector<char>&& body) {
+  auto& st = self->state;
+  std::string_view view{body.data(), body.size()};
+  // The buffer goes back to the pool when the last holder lets go: here, or
+  // the applier once done with the batch it holds.
+  auto owner = st.buffers->share(std::move(body));
+  if (st.session && !st.snapshot_expected) {
+    // A Batch, as every primary of this version sends it: parsed in place.
+    auto parsed = wire_format::parse_batch_frame(view, owner, st.session->limits());
+    if (!parsed) return drop_link(self, parsed.error(), true);
+    if (*parsed) return self->send(st.applier, std::move(**parsed));
+  }
+  wire::Frame frame;
+  if (auto decoded = wire_format::decode_frame(view, frame); !decoded.ok())
+    return drop_link(self, decoded, true);
+  if (st.session)
+    on_session_frame(self, frame);
+  else
+    on_handshake_frame(self, frame);
+}
+
+// A read of exactly the size asked for: a frame's header, or its body.
+void on_data(self_ptr self, io::new_data_msg& msg) {
   auto& st = self->state;
   if (!st.hdl || msg.handle != *st.hdl) return;
   st.last_heard = self->clock().now();
-  if (st.reads.observe(msg.buf.size()))
-    self->configure_read(msg.handle, io::receive_policy::at_most(st.reads.size()));
-  st.decoder->feed(msg.buf.data(), msg.buf.size());
-  wire::Frame frame;
-  auto generation = st.generation;
-  while (st.hdl && st.generation == generation) {
-    auto body = st.decoder->next();
-    if (!body) return drop_link(self, body.error(), true);
-    if (!*body) return;
-    if (auto decoded = wire_format::decode_frame(**body, frame); !decoded.ok())
-      return drop_link(self, decoded, true);
-    if (st.session)
-      on_session_frame(self, frame);
-    else
-      on_handshake_frame(self, frame);
+  auto whole = st.reader->on_read(msg.buf.data(), msg.buf.size());
+  if (!whole) return drop_link(self, whole.error(), true);
+  // CAF reads the next piece into whatever msg.buf holds when this returns.
+  auto next = st.reader->next_read();
+  self->configure_read(msg.handle, io::receive_policy::exactly(next));
+  if (!*whole) {
+    st.header = st.buffers->take(next);
+    std::swap(st.header, msg.buf);
+    return;
   }
+  std::vector<char> body;
+  std::swap(body, msg.buf);
+  std::swap(msg.buf, st.header);
+  on_frame(self, std::move(body));
 }
 
 void on_tick(self_ptr self) {
@@ -290,7 +313,7 @@ caf::behavior connector(self_ptr self, connector_config cfg, applier_actor appli
                 },
                 [self](caf::error& err) { self->quit(std::move(err)); });
       },
-      [self](const io::new_data_msg& msg) { on_data(self, msg); },
+      [self](io::new_data_msg& msg) { on_data(self, msg); },
       [self](caf::tick_atom, uint64_t generation) {
         if (generation == self->state.generation && self->state.hdl) on_tick(self);
       },

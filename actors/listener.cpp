@@ -5,8 +5,13 @@
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <deque>
 
 #include "caf/actor_cast.hpp"
 #include "caf/io/broker.hpp"
@@ -40,6 +45,13 @@ struct connection_state {
   caf::actor_clock::time_point last_heard;
   caf::actor_clock::time_point last_sent;
   std::string out;
+  // Writing (see send_pending): what is not yet written, the socket, and
+  // what CAF holds of this connection's bytes (as its data_transferred
+  // reports say). Bound: the batcher's window (everything pending was sent
+  // by it and is unacked) and a few heartbeats.
+  std::deque<shared_bytes> pending;
+  int fd = -1;  // -1: no socket (the io_dsl tests): everything goes through CAF
+  uint64_t queued = 0;
   bool attaching = false;
   bool closing = false;
   // A snapshot on its way (Welcome.snapshot_follows): attached once installed.
@@ -53,6 +65,74 @@ struct connection_state {
 
 using conn_ptr = io::stateful_broker<connection_state>*;
 
+// What CAF is given to write when the socket is full: enough to make it
+// watch for room (its report that it wrote them resumes send_pending).
+constexpr size_t handoff_bytes = 16 * 1024;
+
+// Moves `bytes` bytes from the front of the pending queue into CAF's
+// buffer (a copy).
+void hand_to_caf(conn_ptr self, size_t bytes) {
+  auto& st = self->state;
+  auto& buffer = self->wr_buf(st.hdl);
+  auto before = buffer.size();
+  while (bytes > 0 && !st.pending.empty()) {
+    auto& front = st.pending.front();
+    auto n = std::min(bytes, front.size());
+    buffer.insert(buffer.end(), front.bytes.begin(), front.bytes.begin() + n);
+    bytes -= n;
+    if (n == front.size())
+      st.pending.pop_front();
+    else
+      front = front.slice(n, front.size() - n);
+  }
+  if (buffer.size() == before) return;
+  st.queued += buffer.size() - before;
+  self->flush(st.hdl);
+}
+
+// Writes what is pending, in order. While CAF holds none of this
+// connection's bytes, straight from where the bytes are (the records of a
+// batch in the primary's tail cache or a cursor's buffer) with writev: CAF
+// 0.17 would copy them into its buffer, register the socket for writing,
+// write on its next loop and unregister it. When the socket is full, CAF
+// gets the next handoff_bytes to write once there is room; its report that
+// it did brings us back here. A failed direct write leaves everything to
+// CAF, whose own write then reports the failure.
+void send_pending(conn_ptr self) {
+  auto& st = self->state;
+  while (st.fd >= 0 && st.queued == 0 && !st.pending.empty()) {
+    constexpr size_t max_iov = 64;
+    iovec iov[max_iov];
+    size_t count = 0;
+    size_t asked = 0;
+    for (auto it = st.pending.begin(); it != st.pending.end() && count < max_iov; ++it) {
+      iov[count++] = {const_cast<char*>(it->bytes.data()), it->size()};
+      asked += it->size();
+    }
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = count;
+    auto n = ::sendmsg(st.fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) st.fd = -1;
+    auto sent = n > 0 ? static_cast<size_t>(n) : 0;
+    while (sent > 0) {
+      auto& front = st.pending.front();
+      if (sent < front.size()) {
+        front = front.slice(sent, front.size() - sent);
+        break;
+      }
+      sent -= front.size();
+      st.pending.pop_front();
+    }
+    if (n < 0 || static_cast<size_t>(n) < asked) break;  // full for now
+  }
+  if (st.fd < 0)
+    hand_to_caf(self, SIZE_MAX);
+  else if (st.queued == 0 && !st.pending.empty())
+    hand_to_caf(self, handoff_bytes);
+  st.last_sent = self->clock().now();
+}
+
 void write_frame(conn_ptr self, const wire::Frame& frame) {
   auto& st = self->state;
   st.out.clear();
@@ -61,21 +141,22 @@ void write_frame(conn_ptr self, const wire::Frame& frame) {
     self->quit(to_error(encoded));
     return;
   }
-  self->write(st.hdl, st.out.size(), st.out.data());
-  self->flush(st.hdl);
-  st.last_sent = self->clock().now();
+  st.pending.push_back(shared_bytes::adopt(st.out));
+  send_pending(self);
 }
 
-// A batch goes straight into the broker's write buffer (one copy).
+// A batch's records go from where they are (the primary's tail cache, or a
+// cursor's read buffer) to the socket.
 void write_batch(conn_ptr self, const batch& b) {
   auto& st = self->state;
-  if (auto appended = wire_format::append_batch_frame(b, st.encoder, self->wr_buf(st.hdl));
-      !appended.ok()) {
-    self->quit(to_error(appended));  // as in write_frame: our own bug
+  st.out.clear();
+  if (auto prefix = wire_format::batch_frame_prefix(b, st.encoder, st.out); !prefix.ok()) {
+    self->quit(to_error(prefix));  // as in write_frame: our own bug
     return;
   }
-  self->flush(st.hdl);
-  st.last_sent = self->clock().now();
+  st.pending.push_back(shared_bytes::adopt(st.out));
+  st.pending.insert(st.pending.end(), b.records.begin(), b.records.end());
+  send_pending(self);
 }
 
 // Tells the peer why (unless it told us first) and ends the connection.
@@ -84,6 +165,7 @@ void refuse(conn_ptr self, const status& why, bool peer_refused = false) {
   if (st.closing) return;
   st.closing = true;
   if (!peer_refused) write_frame(self, wire_format::make_error_frame(why));
+  hand_to_caf(self, SIZE_MAX);  // CAF writes what it holds before it closes
   self->quit(to_error(why));
 }
 
@@ -308,6 +390,8 @@ caf::behavior connection(conn_ptr self, io::connection_handle hdl,
   st.last_heard = st.last_sent = self->clock().now();
   self->configure_read(hdl, io::receive_policy::at_most(st.reads.size()));
   send_without_delay(self, hdl);
+  st.fd = socket_of(self, hdl);
+  self->ack_writes(hdl, true);
   self->delayed_send(self, 100ms, caf::tick_atom_v);
   return {
       [self](const io::new_data_msg& msg) { on_data(self, msg); },
@@ -319,6 +403,10 @@ caf::behavior connection(conn_ptr self, io::connection_handle hdl,
         write_batch(self, b);
       },
       [self](caf::tick_atom) { on_tick(self); },
+      [self](const io::data_transferred_msg& msg) {
+        self->state.queued = msg.remaining;
+        if (msg.remaining == 0) send_pending(self);
+      },
       [self](const io::connection_closed_msg&) {
         self->state.closing = true;
         self->quit();

@@ -138,8 +138,8 @@ status encode_frame(const wire::Frame& frame, const codec::frame_encoder& encode
   return st;
 }
 
-status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
-                          std::vector<char>& out) {
+status batch_frame_prefix(const batch& in, const codec::frame_encoder& encoder,
+                          std::string& prefix) {
   using google::protobuf::io::CodedOutputStream;
   constexpr uint8_t length_delimited = 2;  // protobuf wire type of messages and bytes
   constexpr auto batch_tag =
@@ -159,25 +159,23 @@ status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
     return {errc::frame_too_large, "Batch frame of " + num(body_bytes) +
                                        " bytes exceeds the peer's limit of " +
                                        num(encoder.max_frame_bytes()) + " bytes"};
-  // Header, the two tags and lengths, and the head: at most 4 + 2 * 11 + head.
-  uint8_t prefix[codec::frame_header_bytes + 2 * (1 + 10)];
-  codec::write_frame_length(reinterpret_cast<char*>(prefix), static_cast<uint32_t>(body_bytes));
-  uint8_t* at = prefix + codec::frame_header_bytes;
+  // Header, the Batch's tag and length, the head, the records' tag and length.
+  uint8_t varints[2 * (1 + 10)];
+  auto size_before = prefix.size();
+  prefix.resize(size_before + codec::frame_header_bytes);
+  codec::write_frame_length(prefix.data() + size_before, static_cast<uint32_t>(body_bytes));
+  uint8_t* at = varints;
   *at++ = batch_tag;
   at = CodedOutputStream::WriteVarint64ToArray(batch_bytes, at);
-  auto size_before = out.size();
-  out.reserve(size_before + codec::frame_header_bytes + body_bytes);
-  out.insert(out.end(), prefix, at);
-  auto head_at = out.size();
-  out.resize(head_at + head.GetCachedSize());
-  head.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + head_at));
-  at = prefix;
+  prefix.append(reinterpret_cast<const char*>(varints), static_cast<size_t>(at - varints));
+  auto head_at = prefix.size();
+  prefix.resize(head_at + head.GetCachedSize());
+  head.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(prefix.data() + head_at));
+  at = varints;
   *at++ = records_tag;
   at = CodedOutputStream::WriteVarint64ToArray(records_bytes, at);
-  out.insert(out.end(), prefix, at);
-  for (const auto& piece : in.records)
-    out.insert(out.end(), piece.bytes.begin(), piece.bytes.end());
-  assert(out.size() == size_before + codec::frame_header_bytes + body_bytes);
+  prefix.append(reinterpret_cast<const char*>(varints), static_cast<size_t>(at - varints));
+  assert(prefix.size() - size_before + records_bytes == codec::frame_header_bytes + body_bytes);
   return ok_status();
 }
 
@@ -285,41 +283,148 @@ wire::Error to_wire(const status& error) {
   return out;
 }
 
-result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
-  auto first = in.first_sequence();
-  auto last = in.last_sequence();
+namespace {
+
+// A received Batch's fields other than its records, as protobuf reads them.
+struct batch_fields {
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;
+  uint32_t codec = 0;
+  uint32_t uncompressed_size = 0;
+  int32_t fragment = 0;
+  uint64_t sent_at_us = 0;
+};
+
+// from_wire's checks; the batch without its records.
+result<batch> checked_batch(const batch_fields& in, const batch_limits& limits) {
+  auto first = in.first_sequence;
+  auto last = in.last_sequence;
   auto name = batch_name(first, last);
   if (first == 0) return status{errc::malformed_frame, name + ": sequences start at 1"};
   if (last < first)
     return status{errc::malformed_frame, name + ": last_sequence is below first_sequence"};
-  auto wire_codec = static_cast<uint32_t>(in.codec());
-  auto id = codec::codec_id_from_wire(wire_codec);
+  auto id = codec::codec_id_from_wire(in.codec);
   if (!id || *id != limits.codec)
     return status{errc::unsupported_codec,
-                  name + ": codec " + (id ? std::string(codec::to_string(*id)) : num(wire_codec)) +
+                  name + ": codec " + (id ? std::string(codec::to_string(*id)) : num(in.codec)) +
                       ", but the session negotiated " + codec::to_string(limits.codec)};
-  if (in.uncompressed_size() > limits.max_uncompressed_bytes)
+  if (in.uncompressed_size > limits.max_uncompressed_bytes)
     return status{errc::size_limit_exceeded,
-                  name + ": uncompressed_size " + num(in.uncompressed_size()) +
+                  name + ": uncompressed_size " + num(in.uncompressed_size) +
                       " exceeds the limit of " + num(limits.max_uncompressed_bytes) + " bytes"};
   // Every record takes at least its header.
   auto records = last - first + 1;
-  if (records > in.uncompressed_size() / wal::record_header_bytes)
+  if (records > in.uncompressed_size / wal::record_header_bytes)
     return status{errc::malformed_frame, name + ": " + num(records) + " records cannot fit in " +
-                                             num(in.uncompressed_size()) + " bytes"};
-  auto part = static_cast<int>(in.fragment());
-  if (part < static_cast<int>(fragment::none) || part > static_cast<int>(fragment::last))
-    return status{errc::malformed_frame, name + ": fragment " + std::to_string(part) +
+                                             num(in.uncompressed_size) + " bytes"};
+  if (in.fragment < static_cast<int>(fragment::none) ||
+      in.fragment > static_cast<int>(fragment::last))
+    return status{errc::malformed_frame, name + ": fragment " + std::to_string(in.fragment) +
                                              " is not NONE, FIRST, MIDDLE or LAST"};
   batch out;
   out.first_sequence = first;
   out.last_sequence = last;
   out.codec = static_cast<uint8_t>(*id);
-  out.part = static_cast<fragment>(part);
-  out.uncompressed_size = in.uncompressed_size();
-  out.records = {shared_bytes::adopt(std::move(*in.mutable_records()))};
-  out.sent_at_us = in.sent_at_us();
+  out.part = static_cast<fragment>(in.fragment);
+  out.uncompressed_size = in.uncompressed_size;
+  out.sent_at_us = in.sent_at_us;
   return out;
+}
+
+// Protobuf's base-128 varint, at most 10 bytes; false when it does not end
+// in time.
+bool read_varint(const char*& at, const char* end, uint64_t& value) {
+  value = 0;
+  for (int shift = 0; shift < 70 && at < end; shift += 7) {
+    auto byte = static_cast<uint8_t>(*at++);
+    if (shift < 64) value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Skips a field of wire type varint, fixed64, length-delimited or fixed32;
+// false for groups and anything that does not fit.
+bool skip_field(uint32_t wire_type, const char*& at, const char* end) {
+  uint64_t length = 0;
+  switch (wire_type) {
+    case 0: return read_varint(at, end, length);
+    case 1: length = 8; break;
+    case 2:
+      if (!read_varint(at, end, length)) return false;
+      break;
+    case 5: length = 4; break;
+    default: return false;
+  }
+  if (length > static_cast<uint64_t>(end - at)) return false;
+  at += length;
+  return true;
+}
+
+}  // namespace
+
+result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
+  batch_fields fields{in.first_sequence(),
+                      in.last_sequence(),
+                      static_cast<uint32_t>(in.codec()),
+                      in.uncompressed_size(),
+                      static_cast<int32_t>(in.fragment()),
+                      in.sent_at_us()};
+  auto out = checked_batch(fields, limits);
+  if (out) out->records = {shared_bytes::adopt(std::move(*in.mutable_records()))};
+  return out;
+}
+
+result<std::optional<batch>> parse_batch_frame(std::string_view body,
+                                               std::shared_ptr<const void> owner,
+                                               const batch_limits& limits) {
+  constexpr char batch_tag = static_cast<char>(wire::Frame::kBatchFieldNumber << 3 | 2);
+  const char* at = body.data();
+  const char* end = at + body.size();
+  uint64_t length = 0;
+  if (at == end || *at++ != batch_tag || !read_varint(at, end, length) ||
+      length != static_cast<uint64_t>(end - at))
+    return std::optional<batch>{};  // not a lone Batch: protobuf decides
+  batch_fields fields;
+  std::string_view records;
+  while (at < end) {
+    uint64_t tag = 0;
+    if (!read_varint(at, end, tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+      return std::optional<batch>{};
+    auto field = static_cast<uint32_t>(tag >> 3);
+    auto wire_type = static_cast<uint32_t>(tag & 7);
+    bool is_bytes = field == wire::Batch::kRecordsFieldNumber;
+    bool is_varint =
+        field == wire::Batch::kFirstSequenceFieldNumber ||
+        field == wire::Batch::kLastSequenceFieldNumber || field == wire::Batch::kCodecFieldNumber ||
+        field == wire::Batch::kUncompressedSizeFieldNumber ||
+        field == wire::Batch::kFragmentFieldNumber || field == wire::Batch::kSentAtUsFieldNumber;
+    if (!is_bytes && !is_varint) {
+      if (!skip_field(wire_type, at, end)) return std::optional<batch>{};
+      continue;
+    }
+    if (wire_type != (is_bytes ? 2u : 0u)) return std::optional<batch>{};
+    uint64_t value = 0;
+    if (!read_varint(at, end, value)) return std::optional<batch>{};
+    switch (field) {
+      case wire::Batch::kFirstSequenceFieldNumber: fields.first_sequence = value; break;
+      case wire::Batch::kLastSequenceFieldNumber: fields.last_sequence = value; break;
+      case wire::Batch::kCodecFieldNumber: fields.codec = static_cast<uint32_t>(value); break;
+      case wire::Batch::kUncompressedSizeFieldNumber:
+        fields.uncompressed_size = static_cast<uint32_t>(value);
+        break;
+      case wire::Batch::kFragmentFieldNumber: fields.fragment = static_cast<int32_t>(value); break;
+      case wire::Batch::kSentAtUsFieldNumber: fields.sent_at_us = value; break;
+      default:  // records: `value` is its length
+        if (value > static_cast<uint64_t>(end - at)) return std::optional<batch>{};
+        records = std::string_view{at, static_cast<size_t>(value)};
+        at += value;
+    }
+  }
+  auto out = checked_batch(fields, limits);
+  if (!out) return out.error();
+  out->records = {shared_bytes{std::move(owner), records}};
+  return std::optional<batch>{std::move(*out)};
 }
 
 ack from_wire(const wire::Ack& in) {

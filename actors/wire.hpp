@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,14 +66,15 @@ const char* frame_name(const wire::Frame& frame) noexcept;
 [[nodiscard]] status encode_frame(const wire::Frame& frame, const codec::frame_encoder& encoder,
                                   std::string& out);
 
-// Appends the Batch frame of `in` (length + Frame{batch}) to `out`, a
-// broker's write buffer, copying the records once. encode_frame would copy
-// them into its output and the broker again into its buffer. The body is a
-// valid Frame whose Batch carries `records` (field 6) after its other
-// fields, which a protobuf parser accepts like any field order. Errors as
-// encode_frame.
-[[nodiscard]] status append_batch_frame(const batch& in, const codec::frame_encoder& encoder,
-                                        std::vector<char>& out);
+// The Batch frame of `in` (length + Frame{batch}) is the bytes this appends
+// to `prefix` (the length, the Batch's other fields, the records' tag and
+// length) followed by in.records: a broker writes the records straight
+// from where they are, and encode_frame's serialising copy of them is
+// saved. The body is a valid Frame whose Batch carries `records` (field 6)
+// after its other fields, which a protobuf parser accepts like any field
+// order. Errors as encode_frame; `prefix` is then unchanged.
+[[nodiscard]] status batch_frame_prefix(const batch& in, const codec::frame_encoder& encoder,
+                                        std::string& prefix);
 
 // Parses a frame body (as codec::frame_decoder returns it) into `out`.
 // Errors: errc::malformed_frame when it does not parse as a Frame,
@@ -103,7 +105,7 @@ struct batch_limits {
 };
 
 // Copies the records into the message (tests; the primary's broker uses
-// append_batch_frame). Precondition (asserted): a well-formed batch.
+// batch_frame_prefix). Precondition (asserted): a well-formed batch.
 wire::Batch to_wire(const batch& in);
 wire::Ack to_wire(const ack& in);
 wire::Nack to_wire(const nack& in);
@@ -120,6 +122,17 @@ wire::Error to_wire(const status& error);
 // * errc::unsupported_codec: an unknown codec id or not the session's codec;
 // * errc::size_limit_exceeded: uncompressed_size above limits.
 [[nodiscard]] result<batch> from_wire(wire::Batch&& in, const batch_limits& limits);
+// The Batch of a frame body that holds a Batch and nothing else (what a
+// primary of this version sends), parsed in place: its records are a view
+// into `body`, which `owner` keeps alive, instead of a copy. The checks and
+// errors are from_wire's. An empty optional for any other body, or one
+// this parser does not take on (a Frame with more than its Batch, a group,
+// a varint that does not end): decode_frame then parses it as protobuf
+// does, and the two agree on every body both take (frame_fuzz checks).
+[[nodiscard]] result<std::optional<batch>> parse_batch_frame(std::string_view body,
+                                                             std::shared_ptr<const void> owner,
+                                                             const batch_limits& limits);
+
 // Values only; whether an ack is acceptable is ack_validator's question.
 ack from_wire(const wire::Ack& in);
 // errc::malformed_frame for from_sequence 0 or a code that is not a walrus

@@ -17,6 +17,23 @@ uint32_t read_frame_length(const char* header) noexcept {
   return length;
 }
 
+namespace {
+
+// A frame length the receiver refuses: zero, or above its limit.
+status check_frame_length(uint32_t length, uint32_t max_frame_bytes, uint64_t offset) {
+  if (length == 0)
+    return {errc::malformed_frame, "zero-length frame at stream offset " + std::to_string(offset) +
+                                       ": every frame has a body"};
+  if (length > max_frame_bytes)
+    return {errc::frame_too_large, "frame of " + std::to_string(length) +
+                                       " bytes at stream offset " + std::to_string(offset) +
+                                       " exceeds the limit of " + std::to_string(max_frame_bytes) +
+                                       " bytes"};
+  return ok_status();
+}
+
+}  // namespace
+
 // -- frame_encoder ------------------------------------------------------------
 
 frame_encoder::frame_encoder(uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {
@@ -135,15 +152,7 @@ frame_decoder::next_result frame_decoder::continue_partial() {
 }
 
 status frame_decoder::check_length(uint32_t length) const {
-  if (length == 0)
-    return {errc::malformed_frame, "zero-length frame at stream offset " +
-                                       std::to_string(frame_offset_) + ": every frame has a body"};
-  if (length > max_frame_bytes_)
-    return {errc::frame_too_large, "frame of " + std::to_string(length) +
-                                       " bytes at stream offset " + std::to_string(frame_offset_) +
-                                       " exceeds the limit of " + std::to_string(max_frame_bytes_) +
-                                       " bytes"};
-  return ok_status();
+  return check_frame_length(length, max_frame_bytes_, frame_offset_);
 }
 
 // Moves `bytes` from the front of the piece into the split-frame buffer.
@@ -166,6 +175,33 @@ frame_decoder::next_result frame_decoder::fail(status error) {
   std::string{}.swap(partial_);  // a failed connection keeps no buffer
   partial_length_ = 0;
   return error_;
+}
+
+// -- frame_reader -------------------------------------------------------------
+
+frame_reader::frame_reader(uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {
+  assert(max_frame_bytes >= 1);
+}
+
+void frame_reader::set_max_frame_bytes(uint32_t max_frame_bytes) noexcept {
+  assert(max_frame_bytes >= 1);
+  max_frame_bytes_ = max_frame_bytes;
+}
+
+result<bool> frame_reader::on_read(const char* data, size_t size) {
+  if (!error_.ok()) return error_;
+  assert(size == next_read());
+  auto offset = consumed_;
+  consumed_ += size;
+  if (body_bytes_ != 0) {
+    body_bytes_ = 0;
+    return true;
+  }
+  auto length = read_frame_length(data);
+  error_ = check_frame_length(length, max_frame_bytes_, offset);
+  if (!error_.ok()) return error_;
+  body_bytes_ = length;
+  return false;
 }
 
 status frame_decoder::end_of_stream() const {

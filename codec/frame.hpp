@@ -124,4 +124,40 @@ class frame_decoder {
   status error_;
 };
 
+// Splits a byte stream into frames when the caller reads exactly the bytes
+// asked for (a CAF broker's receive_policy::exactly): the 4 header bytes,
+// then the body, which then arrives whole, in one buffer, never copied by
+// the reader. The limits and errors are frame_decoder's.
+//
+//   reader.next_read()          -> read exactly that many bytes, then
+//   reader.on_read(data, size)  -> error, no body yet (the header), or the body
+//
+// Not thread-safe.
+class frame_reader {
+ public:
+  explicit frame_reader(uint32_t max_frame_bytes);
+
+  uint32_t max_frame_bytes() const noexcept { return max_frame_bytes_; }
+  // Applies from the next header on.
+  void set_max_frame_bytes(uint32_t max_frame_bytes) noexcept;
+
+  // The size of the next read: frame_header_bytes, or the body's length.
+  size_t next_read() const noexcept { return body_bytes_ == 0 ? frame_header_bytes : body_bytes_; }
+
+  // The read next_read() asked for (`size` must equal it): true when
+  // `data` is a whole frame body, false after a header. Errors, sticky:
+  // errc::frame_too_large, errc::malformed_frame (a zero length).
+  [[nodiscard]] result<bool> on_read(const char* data, size_t size);
+
+  // A frame has begun and not ended: its header or part of its body is in.
+  bool inside_frame() const noexcept { return body_bytes_ != 0; }
+  uint64_t stream_offset() const noexcept { return consumed_; }
+
+ private:
+  uint32_t max_frame_bytes_;
+  uint32_t body_bytes_ = 0;  // of the frame whose header was read; 0 before
+  uint64_t consumed_ = 0;
+  status error_;
+};
+
 }  // namespace walrus::codec

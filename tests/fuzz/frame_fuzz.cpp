@@ -19,6 +19,8 @@
 // * every error is a walrus status with a code the contract names, and its
 //   Error frame fits the 64 KiB handshake limit;
 // * a decoded Frame re-encodes to a frame that decodes to the same Frame;
+// * parse_batch_frame, where it takes a body on, reads the Batch protobuf
+//   reads, with the same outcome of from_wire, its records in place;
 // * a Batch that passes from_wire is well formed and survives to_wire; its
 //   records, once decompressed, pass check_batch_records only as exactly
 //   the batch's records;
@@ -331,9 +333,36 @@ void check_reencodes(const wire::Frame& frame) {
   WALRUS_FUZZ_CHECK(rest.ok() && !rest->has_value() && decoder.end_of_stream().ok());
 }
 
+// The in-place Batch parser and protobuf agree: what the first takes on,
+// the second reads as the same Batch with the same outcome of from_wire.
+void check_in_place_batch(const peer_model& m, std::string_view body, const status& decoded,
+                          const wire::Frame& frame) {
+  auto fast = wf::parse_batch_frame(body, nullptr, m.limits);
+  if (fast && !*fast) return;  // not taken on: protobuf alone decides
+  WALRUS_FUZZ_CHECK(decoded.ok() && frame.has_batch());
+  auto copy = frame.batch();
+  auto slow = wf::from_wire(std::move(copy), m.limits);
+  WALRUS_FUZZ_CHECK(fast.ok() == slow.ok());
+  if (!slow) {
+    WALRUS_FUZZ_CHECK(fast.error().code() == slow.error().code() &&
+                      fast.error().message() == slow.error().message());
+    return;
+  }
+  const auto& a = **fast;
+  const auto& b = *slow;
+  WALRUS_FUZZ_CHECK(a.first_sequence == b.first_sequence && a.last_sequence == b.last_sequence &&
+                    a.codec == b.codec && a.part == b.part &&
+                    a.uncompressed_size == b.uncompressed_size && a.sent_at_us == b.sent_at_us);
+  WALRUS_FUZZ_CHECK(a.records.size() == 1 && a.records[0].bytes == b.records[0].bytes);
+  WALRUS_FUZZ_CHECK(a.records[0].bytes.empty() ||
+                    (a.records[0].bytes.data() >= body.data() &&
+                     a.records[0].bytes.data() + a.records[0].size() <= body.data() + body.size()));
+}
+
 void on_body(peer_model& m, std::string_view body) {
   wire::Frame frame;
   auto decoded = wf::decode_frame(body, frame);
+  check_in_place_batch(m, body, decoded, frame);
   if (!decoded.ok()) {
     check_refusal(decoded, {errc::malformed_frame, errc::unknown_frame});
     WALRUS_FUZZ_CHECK(frame.body_case() == body_case::BODY_NOT_SET);

@@ -261,3 +261,48 @@ CAF_TEST(the limit can be raised after the handshake) {
   strict.feed(big.data(), big.size());
   CAF_CHECK(strict.next().error().code() == errc::frame_too_large);
 }
+
+CAF_TEST(reads of exact sizes yield every body whole and in place) {
+  auto bodies = sample_bodies();
+  auto stream = encode(bodies);
+  frame_reader reader{test_max_frame_bytes};
+  std::vector<std::string> got;
+  size_t at = 0;
+  while (at < stream.size()) {
+    auto n = reader.next_read();
+    CAF_REQUIRE_LESS_OR_EQUAL(at + n, stream.size());
+    auto body = reader.on_read(stream.data() + at, n);
+    CAF_REQUIRE(body.ok());
+    CAF_CHECK_EQUAL(reader.inside_frame(), !*body);
+    if (*body) got.emplace_back(stream.data() + at, n);
+    at += n;
+  }
+  CAF_CHECK_EQUAL(got, bodies);
+  CAF_CHECK_EQUAL(reader.stream_offset(), stream.size());
+  CAF_CHECK_EQUAL(reader.next_read(), frame_header_bytes);
+}
+
+CAF_TEST(an exact reader refuses what the decoder refuses and stays failed) {
+  frame_reader reader{16};
+  auto ok = header(16);
+  CAF_REQUIRE(reader.on_read(ok.data(), 4).ok());
+  std::string body(16, 'b');
+  CAF_REQUIRE(*reader.on_read(body.data(), 16));
+  auto big = header(17);
+  auto refused = reader.on_read(big.data(), 4);
+  CAF_REQUIRE(!refused.ok());
+  CAF_CHECK(refused.error().code() == errc::frame_too_large);
+  CAF_CHECK_EQUAL(refused.error().message(),
+                  "frame of 17 bytes at stream offset 20 exceeds the limit of 16 bytes");
+  CAF_CHECK(!reader.on_read(ok.data(), 4).ok());  // sticky
+  frame_reader other{16};
+  auto zero = header(0);
+  auto empty = other.on_read(zero.data(), 4);
+  CAF_REQUIRE(!empty.ok());
+  CAF_CHECK(empty.error().code() == errc::malformed_frame);
+  // A raised limit applies from the next header on.
+  frame_reader raised{16};
+  raised.set_max_frame_bytes(17);
+  CAF_CHECK(raised.on_read(big.data(), 4).ok());
+  CAF_CHECK_EQUAL(raised.next_read(), 17u);
+}

@@ -341,39 +341,81 @@ CAF_TEST(a batch survives the full wire path) {
   CAF_CHECK_EQUAL(back->last_sequence, 15u);
 }
 
-CAF_TEST(a batch frame appended in place parses as the frame protobuf would write) {
+CAF_TEST(a batch frame written from its prefix and its records parses as protobuf writes it) {
   for (size_t entry_bytes : {size_t{1}, size_t{100}, size_t{16 * 1024}}) {
     for (uint64_t n : {uint64_t{1}, uint64_t{9}, uint64_t{40}}) {
       auto original = sample_batch(101, n, entry_bytes);
       original.part = fragment::last;
       codec::frame_encoder encoder{codec::default_max_frame_bytes};
-      std::vector<char> out{'x', 'y'};
-      CAF_REQUIRE(append_batch_frame(original, encoder, out).ok());
-      CAF_CHECK_EQUAL(std::string(out.data(), 2), "xy");
+      std::string out{"xy"};
+      CAF_REQUIRE(batch_frame_prefix(original, encoder, out).ok());
+      CAF_CHECK_EQUAL(out.substr(0, 2), "xy");
+      out += records_of(original);
       auto expected = make_frame(original);
       // One frame, its length right, its body the same message.
       CAF_REQUIRE_EQUAL(codec::read_frame_length(out.data() + 2),
                         out.size() - 2 - codec::frame_header_bytes);
       CAF_CHECK_EQUAL(out.size() - 2 - codec::frame_header_bytes, expected.ByteSizeLong());
-      auto frames = decode_all(std::string(out.begin() + 2, out.end()), 4096);
+      auto frames = decode_all(out.substr(2), 4096);
       CAF_REQUIRE_EQUAL(frames.size(), 1u);
       CAF_CHECK(google::protobuf::util::MessageDifferencer::Equals(frames[0], expected));
     }
   }
 }
 
-CAF_TEST(a batch frame above the peer limit is refused and the buffer left alone) {
+CAF_TEST(a batch frame is parsed in place as protobuf parses it) {
+  auto original = sample_batch(101, 9, 300);
+  original.part = fragment::last;
+  codec::frame_encoder encoder{codec::default_max_frame_bytes};
+  std::string out;
+  CAF_REQUIRE(batch_frame_prefix(original, encoder, out).ok());
+  out += records_of(original);
+  std::string_view body{out.data() + codec::frame_header_bytes,
+                        out.size() - codec::frame_header_bytes};
+  auto owner = std::make_shared<int>(7);
+  auto fast = parse_batch_frame(body, owner, none_limits);
+  CAF_REQUIRE(fast.ok() && fast->has_value());
+  const auto& b = **fast;
+  CAF_CHECK_EQUAL(b.first_sequence, 101u);
+  CAF_CHECK_EQUAL(b.last_sequence, 109u);
+  CAF_CHECK(b.part == fragment::last);
+  CAF_CHECK_EQUAL(b.uncompressed_size, original.uncompressed_size);
+  CAF_CHECK_EQUAL(b.sent_at_us, original.sent_at_us);
+  CAF_REQUIRE_EQUAL(b.records.size(), 1u);
+  CAF_CHECK_EQUAL(records_of(b), records_of(original));
+  CAF_CHECK(b.records[0].owner == owner);
+  // In place: the records are the frame's own bytes.
+  CAF_CHECK(b.records[0].bytes.data() > body.data() &&
+            b.records[0].bytes.data() + b.records[0].size() == body.data() + body.size());
+  // Its refusals are from_wire's.
+  auto odd = make_frame(original);
+  odd.mutable_batch()->set_first_sequence(0);
+  auto odd_body = body_of(odd);
+  auto refused = parse_batch_frame(odd_body, nullptr, none_limits);
+  CAF_CHECK_EQUAL(code_of(refused), "malformed_frame");
+  CAF_CHECK_EQUAL(message_of(refused), "batch 0..109: sequences start at 1");
+  // Bodies it does not take on are left to protobuf: another frame, a
+  // Batch followed by more, a cut one.
+  for (std::string other : {body_of(make_frame(ack{1, 1, 1, 1})),
+                            std::string(body) + body_of(make_frame(ack{1, 1, 1, 1})),
+                            std::string(body.substr(0, body.size() - 1)), std::string{}}) {
+    auto left = parse_batch_frame(other, nullptr, none_limits);
+    CAF_CHECK(left.ok() && !left->has_value());
+  }
+}
+
+CAF_TEST(a batch frame above the peer limit is refused and the prefix left alone) {
   auto original = sample_batch(1, 100, 700);  // about 70 KB
   auto body_bytes = make_frame(original).ByteSizeLong();
   codec::frame_encoder small{codec::handshake_max_frame_bytes};
-  std::vector<char> out{'k'};
-  auto st = append_batch_frame(original, small, out);
+  std::string out{"k"};
+  auto st = batch_frame_prefix(original, small, out);
   CAF_CHECK_EQUAL(code_of(st), "frame_too_large");
   CAF_CHECK_EQUAL(st.message(), "Batch frame of " + std::to_string(body_bytes) +
                                     " bytes exceeds the peer's limit of 65536 bytes");
   CAF_CHECK_EQUAL(out.size(), 1u);
   codec::frame_encoder exact{static_cast<uint32_t>(body_bytes)};
-  CAF_CHECK(append_batch_frame(original, exact, out).ok());
+  CAF_CHECK(batch_frame_prefix(original, exact, out).ok());
 }
 
 namespace {
