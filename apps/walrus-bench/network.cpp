@@ -1,7 +1,9 @@
 #include "apps/walrus-bench/network.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +31,7 @@
 #include "caf/io/middleman.hpp"
 #include "caf/scoped_actor.hpp"
 #include "messages/registry.hpp"
+#include "wal/format.hpp"
 #include "wal/log.hpp"
 
 namespace walrus::bench {
@@ -348,7 +351,10 @@ latency_result run_network_latency(const pipeline_options& opt, const std::strin
   return out;
 }
 
-double loopback_bandwidth(uint64_t bytes) {
+namespace {
+
+// A connected pair of loopback TCP sockets: {sending end, receiving end}.
+std::pair<int, int> loopback_pair() {
   int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -357,8 +363,36 @@ double loopback_bandwidth(uint64_t bytes) {
   socklen_t len = sizeof(addr);
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
   ::listen(listener, 1);
-  std::thread reader{[&] {
-    int fd = ::accept(listener, nullptr, nullptr);
+  int sender = ::socket(AF_INET, SOCK_STREAM, 0);
+  ::connect(sender, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int receiver = ::accept(listener, nullptr, nullptr);
+  ::close(listener);
+  return {sender, receiver};
+}
+
+void send_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    auto n = ::send(fd, data, size, 0);
+    if (n <= 0) return;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    auto n = ::write(fd, data, size);
+    if (n <= 0) std::exit(2);
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+double loopback_bandwidth(uint64_t bytes) {
+  auto [sender, receiver] = loopback_pair();
+  std::thread reader{[&, fd = receiver] {
     std::vector<char> buf(256 * 1024);
     uint64_t got = 0;
     while (got < bytes) {
@@ -366,24 +400,79 @@ double loopback_bandwidth(uint64_t bytes) {
       if (n <= 0) break;
       got += static_cast<uint64_t>(n);
     }
-    ::close(fd);
   }};
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   std::vector<char> buf(256 * 1024, 'x');
   auto start = clock_type::now();
   uint64_t sent = 0;
   while (sent < bytes) {
-    auto n = ::send(fd, buf.data(), buf.size(), 0);
+    auto n = ::send(sender, buf.data(), buf.size(), 0);
     if (n <= 0) break;
     sent += static_cast<uint64_t>(n);
   }
-  ::shutdown(fd, SHUT_WR);
+  ::shutdown(sender, SHUT_WR);
   reader.join();
   auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  ::close(fd);
-  ::close(listener);
+  ::close(sender);
+  ::close(receiver);
   return static_cast<double>(sent) / seconds / 1e6;
+}
+
+double minimal_pipeline_bandwidth(const pipeline_options& opt) {
+  auto dir = fs::path(opt.dir) / ("minimal-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto primary_file = (dir / "primary.wal").string();
+  auto replica_file = (dir / "replica.wal").string();
+  auto ps = payloads(opt.entry_bytes);
+  auto transactions = std::max<uint64_t>(opt.bytes / opt.entry_bytes / opt.tx_entries, 1);
+  auto total = transactions * opt.tx_entries;
+  auto [sender, receiver] = loopback_pair();
+  int one = 1;
+  ::setsockopt(sender, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::atomic<uint64_t> verified{0};
+  auto start = clock_type::now();
+  std::thread replica{[&, fd = receiver] {
+    int out = ::open(replica_file.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    std::vector<char> buf(512 * 1024);
+    size_t held = 0;  // bytes of a record cut by the last recv, at the front
+    uint64_t records = 0;
+    while (records < total) {
+      auto n = ::recv(fd, buf.data() + held, buf.size() - held, 0);
+      if (n <= 0) break;
+      held += static_cast<size_t>(n);
+      size_t at = 0;
+      wal::record_view record;
+      size_t record_bytes = 0;
+      while (wal::decode_record(buf.data() + at, held - at, record, record_bytes) ==
+             wal::decode_outcome::ok) {
+        at += record_bytes;
+        ++records;
+      }
+      write_all(out, buf.data(), at);
+      std::memmove(buf.data(), buf.data() + at, held - at);
+      held -= at;
+    }
+    ::close(out);
+    verified = records;
+  }};
+  int out = ::open(primary_file.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+  std::vector<char> tx(opt.tx_entries * wal::encoded_record_bytes(opt.entry_bytes));
+  for (uint64_t written = 0; written < total;) {
+    char* at = tx.data();
+    for (size_t i = 0; i < opt.tx_entries; ++i, ++written)
+      at = wal::encode_record(at, written + 1,
+                              wal::make_flags(wal::record_type::data, i + 1 == opt.tx_entries),
+                              ps[written % ps.size()]);
+    write_all(out, tx.data(), tx.size());
+    send_all(sender, tx.data(), tx.size());
+  }
+  ::close(out);
+  replica.join();
+  auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  ::close(sender);
+  ::close(receiver);
+  fs::remove_all(dir);
+  if (verified != total) std::exit(2);
+  return static_cast<double>(total * opt.entry_bytes) / seconds / 1e6;
 }
 
 int replica_node(int argc, char** argv) {

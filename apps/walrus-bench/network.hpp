@@ -10,10 +10,6 @@
 
 namespace walrus::bench {
 
-struct network_result {
-  throughput_result throughput;
-};
-
 // Streams entries to `opt.replicas` replica processes over loopback TCP and
 // waits until every one has applied all of them (as the primary's ack
 // tracker reports).
@@ -21,6 +17,16 @@ throughput_result run_network(const pipeline_options& opt, const std::string& se
 
 // MB/s of a plain socket copy over loopback in this process (the ceiling).
 double loopback_bandwidth(uint64_t bytes);
+
+// MB/s of payload through the least work that shipping a WAL over TCP takes,
+// with no actors and no protocol: one thread frames transactions of
+// opt.tx_entries records (opt.entry_bytes each, the same payloads as the
+// throughput rows) with wal::encode_record, appends each to a file and
+// send()s it; another thread recv()s, checks every record with
+// wal::decode_record and appends them to a file of its own. Both files in
+// opt.dir, removed afterwards. What replication of opt.bytes costs at the
+// least on this machine: both WALs' writes, both CRC passes, the socket.
+double minimal_pipeline_bandwidth(const pipeline_options& opt);
 
 // Primary RSS growth (bytes) while one replica is stopped (SIGSTOP) and the
 // primary writes at full speed for `seconds`; then SIGCONT and the time the
