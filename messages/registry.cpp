@@ -3,6 +3,9 @@
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
 
+#include <algorithm>
+#include <thread>
+
 namespace walrus {
 
 void add_message_types(caf::actor_system_config& cfg) {
@@ -11,6 +14,11 @@ void add_message_types(caf::actor_system_config& cfg) {
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            return render(caf::error{code, error_category, ctx});
                          });
+}
+
+void use_recommended_scheduler(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.max-threads", std::max(1u, std::thread::hardware_concurrency()));
+  cfg.set("scheduler.policy", caf::atom("sharing"));
 }
 
 }  // namespace walrus

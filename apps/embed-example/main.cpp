@@ -10,7 +10,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include <unistd.h>
 
@@ -75,11 +74,10 @@ namespace fs = std::filesystem;
 
 int run(const fs::path& dir) {
   // 1. The host's actor system, with walrus's message types registered and
-  //    one scheduler thread per core (CAF 0.17 starts at least 4: on a small
-  //    machine they compete with each other and with the host's threads).
+  //    the recommended scheduler (one thread per core, sharing).
   caf::actor_system_config cfg;
   walrus::add_message_types(cfg);
-  cfg.set("scheduler.max-threads", std::max(1u, std::thread::hardware_concurrency()));
+  walrus::use_recommended_scheduler(cfg);
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
 

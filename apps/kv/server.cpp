@@ -52,12 +52,10 @@ struct server_config : caf::actor_system_config {
   server_config() {
     walrus::add_message_types(*this);
     load<caf::io::middleman>();
-    set("scheduler.max-threads", 2);
-    // Workers wait on a condition instead of polling and sleeping when idle
-    // (work stealing sleeps up to 10 ms), which every hop between the
-    // replication actors pays: SET -P 16 +22 %, SET+WAIT p99 halved
-    // (docs/benchmarks.md). A --config file may choose 'stealing'.
-    set("scheduler.policy", caf::atom("sharing"));
+    // One worker per core, policy sharing: against work stealing, SET -P 16
+    // +22 %, SET+WAIT p99 halved (docs/benchmarks.md). A --config file may
+    // choose otherwise.
+    walrus::use_recommended_scheduler(*this);
   }
 };
 

@@ -59,7 +59,7 @@ Options:
                    printed on the line "walrus-kv: metrics on ADDR:PORT ..."
   --config FILE    read options from FILE (CAF's INI format); the command line wins:
                      [walrus-kv]          the options above without "--": dir = "/d", port = 6380
-                     [scheduler] etc.     CAF settings: max-threads = 4 (default 2), policy = 'sharing'
+                     [scheduler] etc.     CAF settings: max-threads = 4 (default: cores), policy = 'sharing'
                    strings need double quotes; an unknown key or a bad value is an error
 
 SIGTERM or SIGINT stops accepting clients, answers what was received, syncs the WAL and

@@ -110,11 +110,12 @@ struct cluster {
 
 void configure_bench_system(caf::actor_system_config& cfg) {
   add_message_types(cfg);
-  // One worker per core, as walrus-kv and docs/embedding.md do: CAF 0.17's
-  // default of at least 4 workers halves 100 B throughput on 2 cores.
-  auto threads = std::max(1u, std::thread::hardware_concurrency());
-  if (auto t = std::getenv("WALRUS_CAF_THREADS")) threads = static_cast<unsigned>(std::atoi(t));
-  cfg.set("scheduler.max-threads", threads);
+  // As walrus-kv and docs/embedding.md: CAF 0.17's default of at least 4
+  // workers halves 100 B throughput on 2 cores; work stealing costs the TCP
+  // rows up to half (three replicas, docs/benchmarks.md).
+  use_recommended_scheduler(cfg);
+  if (auto t = std::getenv("WALRUS_CAF_THREADS"))
+    cfg.set("scheduler.max-threads", static_cast<size_t>(std::atoi(t)));
   if (auto p = std::getenv("WALRUS_CAF_POLICY"))
     cfg.set("scheduler.policy", caf::atom_from_string(p));
   // One message per turn: else a connection broker, which runs on the

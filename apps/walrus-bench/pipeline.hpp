@@ -44,9 +44,9 @@ struct latency_result {
   double max_us = 0;
 };
 
-// Registers walrus's messages and sizes the scheduler: one worker per core
-// (WALRUS_CAF_THREADS overrides); experiments: WALRUS_CAF_POLICY=sharing,
-// WALRUS_CAF_RELAXED_SLEEP_US=N.
+// Registers walrus's messages and sets the recommended scheduler (one
+// worker per core, sharing); experiments: WALRUS_CAF_THREADS=N,
+// WALRUS_CAF_POLICY=stealing, WALRUS_CAF_RELAXED_SLEEP_US=N.
 void configure_bench_system(caf::actor_system_config& cfg);
 
 // A log in `dir` with sync `none`, keeping at most `replica_cap_bytes` (0:
