@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/auth.hpp"
+#include "actors/frame_buffers.hpp"
 #include "actors/read_sizer.hpp"
 #include "actors/wire.hpp"
 #include "codec/frame.hpp"
@@ -1157,4 +1158,33 @@ CAF_TEST(a read_sizer grows on full reads and shrinks after a run of small ones)
   // Never below the minimum.
   for (int i = 0; i < 100 * int{read_sizer::shrink_after}; ++i) (void)sizer.observe(1);
   CAF_CHECK_EQUAL(sizer.size(), 4096u);
+}
+
+CAF_TEST(frame buffers come back with their last holder and the pool stays bounded) {
+  auto pool = std::make_shared<frame_buffers>();
+  auto first = pool->take(1000);
+  CAF_CHECK_EQUAL(first.size(), 1000u);
+  const char* bytes = first.data();
+  {
+    auto owner = pool->share(std::move(first));
+    auto copy = owner;  // the applier's batch, say
+    owner.reset();
+    // Still held: a new buffer is another one.
+    auto other = pool->take(10);
+    CAF_CHECK(other.data() != bytes);
+  }
+  // Back with the last reference, and handed out again for any size that fits.
+  auto again = pool->take(500);
+  CAF_CHECK_EQUAL(again.size(), 500u);
+  CAF_CHECK(again.data() == bytes);
+  // A buffer above max_kept_bytes is freed, not kept.
+  (void)pool->share(pool->take(frame_buffers::max_kept_bytes + 1));
+  auto fresh = pool->take(1);
+  CAF_CHECK(fresh.capacity() < frame_buffers::max_kept_bytes);
+  // At most max_kept wait in the pool.
+  for (size_t i = 0; i < 2 * frame_buffers::max_kept; ++i) pool->give_back(std::vector<char>(64));
+  size_t reused = 0;
+  for (size_t i = 0; i < 2 * frame_buffers::max_kept; ++i)
+    if (pool->take(1).capacity() >= 64) ++reused;
+  CAF_CHECK_EQUAL(reused, frame_buffers::max_kept);
 }
