@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "actors/auth.hpp"
+#include "base/varint.hpp"
 #include "wal/format.hpp"
 
 namespace walrus::wire_format {
@@ -331,32 +332,20 @@ result<batch> checked_batch(const batch_fields& in, const batch_limits& limits) 
   return out;
 }
 
-// Protobuf's base-128 varint, at most 10 bytes; false when it does not end
-// in time.
-bool read_varint(const char*& at, const char* end, uint64_t& value) {
-  value = 0;
-  for (int shift = 0; shift < 70 && at < end; shift += 7) {
-    auto byte = static_cast<uint8_t>(*at++);
-    if (shift < 64) value |= static_cast<uint64_t>(byte & 0x7F) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
 // Skips a field of wire type varint, fixed64, length-delimited or fixed32;
 // false for groups and anything that does not fit.
-bool skip_field(uint32_t wire_type, const char*& at, const char* end) {
+bool skip_field(uint32_t wire_type, std::string_view body, size_t& at) {
   uint64_t length = 0;
   switch (wire_type) {
-    case 0: return read_varint(at, end, length);
+    case 0: return get_varint(body, at, length);
     case 1: length = 8; break;
     case 2:
-      if (!read_varint(at, end, length)) return false;
+      if (!get_varint(body, at, length)) return false;
       break;
     case 5: length = 4; break;
     default: return false;
   }
-  if (length > static_cast<uint64_t>(end - at)) return false;
+  if (length > body.size() - at) return false;
   at += length;
   return true;
 }
@@ -378,18 +367,19 @@ result<batch> from_wire(wire::Batch&& in, const batch_limits& limits) {
 result<std::optional<batch>> parse_batch_frame(std::string_view body,
                                                std::shared_ptr<const void> owner,
                                                const batch_limits& limits) {
-  constexpr char batch_tag = static_cast<char>(wire::Frame::kBatchFieldNumber << 3 | 2);
-  const char* at = body.data();
-  const char* end = at + body.size();
+  // Anything this parser does not take on (a varint above 64 bits among
+  // them, which protobuf truncates) is left to protobuf.
+  constexpr uint64_t batch_tag = wire::Frame::kBatchFieldNumber << 3 | 2;
+  size_t at = 0;
+  uint64_t tag = 0;
   uint64_t length = 0;
-  if (at == end || *at++ != batch_tag || !read_varint(at, end, length) ||
-      length != static_cast<uint64_t>(end - at))
+  if (!get_varint(body, at, tag) || tag != batch_tag || !get_varint(body, at, length) ||
+      length != body.size() - at)
     return std::optional<batch>{};  // not a lone Batch: protobuf decides
   batch_fields fields;
   std::string_view records;
-  while (at < end) {
-    uint64_t tag = 0;
-    if (!read_varint(at, end, tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+  while (at < body.size()) {
+    if (!get_varint(body, at, tag) || tag > UINT32_MAX || (tag >> 3) == 0)
       return std::optional<batch>{};
     auto field = static_cast<uint32_t>(tag >> 3);
     auto wire_type = static_cast<uint32_t>(tag & 7);
@@ -400,12 +390,12 @@ result<std::optional<batch>> parse_batch_frame(std::string_view body,
         field == wire::Batch::kUncompressedSizeFieldNumber ||
         field == wire::Batch::kFragmentFieldNumber || field == wire::Batch::kSentAtUsFieldNumber;
     if (!is_bytes && !is_varint) {
-      if (!skip_field(wire_type, at, end)) return std::optional<batch>{};
+      if (!skip_field(wire_type, body, at)) return std::optional<batch>{};
       continue;
     }
     if (wire_type != (is_bytes ? 2u : 0u)) return std::optional<batch>{};
     uint64_t value = 0;
-    if (!read_varint(at, end, value)) return std::optional<batch>{};
+    if (!get_varint(body, at, value)) return std::optional<batch>{};
     switch (field) {
       case wire::Batch::kFirstSequenceFieldNumber: fields.first_sequence = value; break;
       case wire::Batch::kLastSequenceFieldNumber: fields.last_sequence = value; break;
@@ -416,8 +406,8 @@ result<std::optional<batch>> parse_batch_frame(std::string_view body,
       case wire::Batch::kFragmentFieldNumber: fields.fragment = static_cast<int32_t>(value); break;
       case wire::Batch::kSentAtUsFieldNumber: fields.sent_at_us = value; break;
       default:  // records: `value` is its length
-        if (value > static_cast<uint64_t>(end - at)) return std::optional<batch>{};
-        records = std::string_view{at, static_cast<size_t>(value)};
+        if (value > body.size() - at) return std::optional<batch>{};
+        records = body.substr(at, static_cast<size_t>(value));
         at += value;
     }
   }

@@ -47,16 +47,7 @@ struct field_reader {
   bool done() const noexcept { return pos == data.size(); }
   size_t offset() const noexcept { return base + pos; }
 
-  bool varint(uint64_t& out) noexcept {
-    out = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos == data.size()) return false;
-      auto byte = static_cast<uint8_t>(data[pos++]);
-      out |= static_cast<uint64_t>(byte & 0x7F) << shift;
-      if ((byte & 0x80) == 0) return shift < 63 || byte <= 1;
-    }
-    return false;
-  }
+  bool varint(uint64_t& out) noexcept { return get_varint(data, pos, out); }
 
   // Reads one field: its number, wire type and (for length-delimited)
   // contents; other wire types are skipped.

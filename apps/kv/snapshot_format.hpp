@@ -57,27 +57,8 @@ inline uint64_t get_u64(const char* p) noexcept {
   return v;
 }
 
-inline size_t varint_bytes(uint64_t v) noexcept {
-  size_t n = 1;
-  for (; v >= 0x80; v >>= 7) ++n;
-  return n;
-}
-
-// Reads a varint from data[pos..]; false when it runs past the end or
-// exceeds 64 bits.
-inline bool get_varint(std::string_view data, size_t& pos, uint64_t& out) noexcept {
-  out = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (pos == data.size()) return false;
-    auto byte = static_cast<uint8_t>(data[pos++]);
-    out |= static_cast<uint64_t>(byte & 0x7F) << shift;
-    if ((byte & 0x80) == 0) return shift < 63 || byte <= 1;
-  }
-  return false;
-}
-
 inline size_t record_bytes(size_t key, size_t value, uint64_t expire) noexcept {
-  return varint_bytes(key) + varint_bytes(value) + varint_bytes(expire) + key + value;
+  return varint_size(key) + varint_size(value) + varint_size(expire) + key + value;
 }
 
 }  // namespace walrus::kv::snapshot_format

@@ -95,8 +95,8 @@ status snapshot_loader::parse_records(std::string_view payload, uint64_t offset)
     uint64_t key_size = 0;
     uint64_t value_size = 0;
     uint64_t expire = 0;
-    if (!fmt::get_varint(payload, pos, key_size) || !fmt::get_varint(payload, pos, value_size) ||
-        !fmt::get_varint(payload, pos, expire))
+    if (!get_varint(payload, pos, key_size) || !get_varint(payload, pos, value_size) ||
+        !get_varint(payload, pos, expire))
       return fail(errc::corruption, record_at, "bad record header");
     if (key_size > payload.size() - pos || value_size > payload.size() - pos - key_size)
       return fail(errc::corruption, record_at, "record runs past its block");

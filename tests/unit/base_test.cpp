@@ -1,10 +1,13 @@
 #define CAF_SUITE base
 #include "caf/test/unit_test.hpp"
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "base/crc32c.hpp"
 #include "base/status.hpp"
+#include "base/varint.hpp"
 
 using namespace walrus;
 
@@ -66,4 +69,28 @@ CAF_TEST(result holds a value or an error) {
   result<int> bad = status{errc::not_retained, "sequence 3 is no longer retained"};
   CAF_REQUIRE(!bad.ok());
   CAF_CHECK(bad.error().code() == errc::not_retained);
+}
+
+CAF_TEST(varints round trip and refuse what runs past the end or 64 bits) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{300},
+                     uint64_t{1} << 35, UINT64_MAX}) {
+    std::string out = "x";
+    put_varint(out, v);
+    CAF_CHECK_EQUAL(out.size(), 1 + varint_size(v));
+    size_t pos = 1;
+    uint64_t back = 0;
+    CAF_CHECK(get_varint(out, pos, back));
+    CAF_CHECK_EQUAL(back, v);
+    CAF_CHECK_EQUAL(pos, out.size());
+    // Cut short: refused.
+    pos = 1;
+    CAF_CHECK(!get_varint(std::string_view{out}.substr(0, out.size() - 1), pos, back));
+  }
+  CAF_CHECK_EQUAL(varint_size(UINT64_MAX), 10u);
+  // Ten bytes whose last one carries bits above 64, and eleven bytes: refused.
+  size_t pos = 0;
+  uint64_t v = 0;
+  CAF_CHECK(!get_varint(std::string(9, '\xff') + '\x02', pos, v));
+  pos = 0;
+  CAF_CHECK(!get_varint(std::string(10, '\x80') + '\x00', pos, v));
 }
