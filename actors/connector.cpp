@@ -5,6 +5,7 @@
 #include "base/clock.hpp"
 #include "base/crc32c.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <random>
@@ -281,6 +282,11 @@ void on_tick(self_ptr self) {
   uint32_t interval_ms =
       st.session ? st.session->heartbeat_interval_ms : wire_format::default_heartbeat_interval_ms;
   auto timeout = std::chrono::milliseconds(wire_format::peer_timeout_ms(interval_ms));
+  // Inside a frame (its body is read whole) the primary is heard while its
+  // bytes arrive: a large frame on a slow link may take longer than timeout.
+  if (now - st.last_heard >= timeout && st.reader->inside_frame())
+    if (auto since = since_data_received(self, *st.hdl); since && *since < timeout)
+      st.last_heard = std::max(st.last_heard, now - *since);
   if (now - st.last_heard >= timeout)
     return drop_link(self,
                      status{errc::peer_timeout, "the primary was silent for " +

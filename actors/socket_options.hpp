@@ -2,7 +2,13 @@
 // socket behind a connection handle (also the RESP broker's direct writes).
 #pragma once
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <chrono>
 #include <cstddef>
+#include <optional>
 
 #include "caf/io/abstract_broker.hpp"
 #include "caf/io/connection_handle.hpp"
@@ -31,6 +37,20 @@ inline int socket_of(caf::io::abstract_broker* self, caf::io::connection_handle 
 inline void send_without_delay(caf::io::abstract_broker* self, caf::io::connection_handle hdl) {
   if (auto fd = socket_of(self, hdl); fd >= 0)
     (void)caf::io::network::tcp_nodelay(static_cast<caf::io::network::native_socket>(fd), true);
+}
+
+// How long ago the kernel last received data on `hdl` (TCP_INFO), or
+// nothing without a socket. A broker that reads whole frames at once
+// (receive_policy::exactly) hears of a frame only when all of it is in;
+// this tells it whether bytes are still arriving meanwhile.
+inline std::optional<std::chrono::milliseconds> since_data_received(
+    caf::io::abstract_broker* self, caf::io::connection_handle hdl) {
+  auto fd = socket_of(self, hdl);
+  if (fd < 0) return std::nullopt;
+  tcp_info info{};
+  socklen_t size = sizeof(info);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return std::nullopt;
+  return std::chrono::milliseconds(info.tcpi_last_data_recv);
 }
 
 }  // namespace walrus

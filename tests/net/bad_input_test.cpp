@@ -12,8 +12,10 @@
 #define CAF_SUITE bad_input
 #include "caf/test/unit_test.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
+#include <string_view>
 #include <thread>
 
 #include "actors/wire.hpp"
@@ -499,6 +501,42 @@ CAF_TEST(a replica refuses corrupt and oversized batches and keeps its wal at th
   auto applied = r.machine->entries();
   CAF_REQUIRE_EQUAL(applied.size(), 12u);
   for (uint64_t i = 0; i < applied.size(); ++i) CAF_CHECK_EQUAL(applied[i], entry_payload(i + 1));
+}
+
+CAF_TEST(a frame slower to arrive than the peer timeout keeps the link while its bytes flow) {
+  // Given a fake primary and a session with a peer timeout of 1 s (3 x 100 ms).
+  listening_socket fake;
+  CAF_REQUIRE_NOT_EQUAL(fake.port(), 0);
+  port = fake.port();
+  auto& r = add_replica();
+  auto link = fake.accept(10s);
+  CAF_REQUIRE(link.valid());
+  auto hi = link.read_frame(5s);
+  CAF_REQUIRE(hi.has_value());
+  CAF_REQUIRE(hi->has_hello());
+  CAF_REQUIRE(link.send_frame(welcome_for(1)));
+  // When one Batch frame trickles in over 2.4 s (the replica reads a body
+  // whole, so it hears of the frame only at its end),
+  auto bytes = framed(good_batch(1));
+  constexpr size_t pieces = 24;
+  auto piece = std::max<size_t>(codec::frame_header_bytes, bytes.size() / pieces + 1);
+  for (size_t at = 0; at < bytes.size(); at += piece) {
+    CAF_REQUIRE(link.send_bytes(std::string_view{bytes}.substr(at, piece)));
+    std::this_thread::sleep_for(100ms);
+  }
+  // then the replica stored it and acks it on the same connection.
+  wire::Frame heartbeat;
+  heartbeat.mutable_heartbeat()->set_last_sequence(100);
+  auto ack = link.read_frame(
+      10s,
+      [](const wire::Frame& f) {
+        return (f.has_ack() && f.ack().received_sequence() >= 4) || f.has_error();
+      },
+      [&] { link.send_frame(heartbeat); });
+  CAF_REQUIRE(ack.has_value());
+  CAF_CHECK(!ack->has_error());
+  CAF_CHECK_EQUAL(ack->ack().received_sequence(), 4u);
+  CAF_CHECK_EQUAL(r.machine->applied_sequence(), 4u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
