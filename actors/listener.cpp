@@ -47,8 +47,10 @@ struct connection_state {
   std::string out;
   // Writing (see send_pending): what is not yet written, the socket, and
   // what CAF holds of this connection's bytes (as its data_transferred
-  // reports say). Bound: the batcher's window (everything pending was sent
-  // by it and is unacked) and a few heartbeats.
+  // reports say). Bound: what the batcher sent and the socket did not take,
+  // its window, plus a resend of it for each resend_timeout without acks
+  // until peer_timeout drops a replica that stopped reading (with the
+  // defaults, 2 s and 3 s: two windows).
   std::deque<shared_bytes> pending;
   int fd = -1;  // -1: no socket (the io_dsl tests): everything goes through CAF
   uint64_t queued = 0;
@@ -133,12 +135,19 @@ void send_pending(conn_ptr self) {
   st.last_sent = self->clock().now();
 }
 
+// Ends the connection after what is pending: CAF writes what it holds
+// before it closes, so the peer gets whole frames, not one cut short.
+void quit_after_pending(conn_ptr self, caf::error reason) {
+  hand_to_caf(self, SIZE_MAX);
+  self->quit(std::move(reason));
+}
+
 void write_frame(conn_ptr self, const wire::Frame& frame) {
   auto& st = self->state;
   st.out.clear();
   if (auto encoded = wire_format::encode_frame(frame, st.encoder, st.out); !encoded.ok()) {
     // Only an oversized frame fails here: our own bug, never the peer's.
-    self->quit(to_error(encoded));
+    quit_after_pending(self, to_error(encoded));
     return;
   }
   st.pending.push_back(shared_bytes::adopt(st.out));
@@ -151,11 +160,13 @@ void write_batch(conn_ptr self, const batch& b) {
   auto& st = self->state;
   st.out.clear();
   if (auto prefix = wire_format::batch_frame_prefix(b, st.encoder, st.out); !prefix.ok()) {
-    self->quit(to_error(prefix));  // as in write_frame: our own bug
+    quit_after_pending(self, to_error(prefix));  // as in write_frame: our own bug
     return;
   }
   st.pending.push_back(shared_bytes::adopt(st.out));
-  st.pending.insert(st.pending.end(), b.records.begin(), b.records.end());
+  // No empty piece: send_pending takes a write of 0 bytes for a full socket.
+  for (const auto& piece : b.records)
+    if (piece.size() > 0) st.pending.push_back(piece);
   send_pending(self);
 }
 
@@ -165,8 +176,7 @@ void refuse(conn_ptr self, const status& why, bool peer_refused = false) {
   if (st.closing) return;
   st.closing = true;
   if (!peer_refused) write_frame(self, wire_format::make_error_frame(why));
-  hand_to_caf(self, SIZE_MAX);  // CAF writes what it holds before it closes
-  self->quit(to_error(why));
+  quit_after_pending(self, to_error(why));
 }
 
 // Starts the replica's session at session.start_sequence; `welcome` (unless
@@ -392,6 +402,11 @@ caf::behavior connection(conn_ptr self, io::connection_handle hdl,
   send_without_delay(self, hdl);
   st.fd = socket_of(self, hdl);
   self->ack_writes(hdl, true);
+  // Ended from outside (the front replaced or ended the session): as
+  // CAF's default handler does, but with whole frames.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (msg.reason) quit_after_pending(self, std::move(msg.reason));
+  });
   self->delayed_send(self, 100ms, caf::tick_atom_v);
   return {
       [self](const io::new_data_msg& msg) { on_data(self, msg); },
