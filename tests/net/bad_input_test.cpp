@@ -212,6 +212,20 @@ wire::Frame welcome_for(uint64_t start_sequence) {
   return f;
 }
 
+// The connection of a real replica (added after port = fake.port()) to
+// the fake primary `fake`, past the handshake: it asked to start at 1 and
+// was welcomed there (heartbeats every 100 ms: a peer timeout of 1 s).
+frame_socket accept_session(listening_socket& fake) {
+  auto link = fake.accept(10s);
+  CAF_REQUIRE(link.valid());
+  auto hi = link.read_frame(5s);
+  CAF_REQUIRE(hi.has_value());
+  CAF_REQUIRE(hi->has_hello());
+  CAF_CHECK_EQUAL(hi->hello().start_sequence(), 1u);
+  CAF_REQUIRE(link.send_frame(welcome_for(1)));
+  return link;
+}
+
 }  // namespace
 
 CAF_TEST_FIXTURE_SCOPE(bad_input_tests, fixture)
@@ -360,13 +374,7 @@ CAF_TEST(a replica refuses corrupt and oversized batches and keeps its wal at th
   CAF_REQUIRE_NOT_EQUAL(fake.port(), 0);
   port = fake.port();
   auto& r = add_replica();
-  auto link = fake.accept(10s);
-  CAF_REQUIRE(link.valid());
-  auto hi = link.read_frame(5s);
-  CAF_REQUIRE(hi.has_value());
-  CAF_REQUIRE(hi->has_hello());
-  CAF_CHECK_EQUAL(hi->hello().start_sequence(), 1u);
-  CAF_REQUIRE(link.send_frame(welcome_for(1)));
+  auto link = accept_session(fake);
   // The fake keeps the link alive while it waits for an answer.
   wire::Frame heartbeat;
   heartbeat.mutable_heartbeat()->set_last_sequence(100);
@@ -509,12 +517,7 @@ CAF_TEST(a frame slower to arrive than the peer timeout keeps the link while its
   CAF_REQUIRE_NOT_EQUAL(fake.port(), 0);
   port = fake.port();
   auto& r = add_replica();
-  auto link = fake.accept(10s);
-  CAF_REQUIRE(link.valid());
-  auto hi = link.read_frame(5s);
-  CAF_REQUIRE(hi.has_value());
-  CAF_REQUIRE(hi->has_hello());
-  CAF_REQUIRE(link.send_frame(welcome_for(1)));
+  auto link = accept_session(fake);
   // When one Batch frame trickles in over 2.4 s (the replica reads a body
   // whole, so it hears of the frame only at its end),
   auto bytes = framed(good_batch(1));
